@@ -1,0 +1,24 @@
+"""The zomes installed with this program, by name.
+
+An integrity zome is named by the DNA (and pinned by the hash of its code); its coordinator is
+found here by the same name. Adding a zome here does not change any existing network: only the
+zomes a manifest lists are part of its DNA.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import zomes.example.coordinator
+import zomes.example.integrity
+
+INTEGRITY_ZOMES: dict[str, ModuleType] = {
+    "example": zomes.example.integrity,
+}
+
+COORDINATORS: dict[str, ModuleType] = {
+    "example": zomes.example.coordinator,
+}
+
+# The zomes a new production network's DNA holds, in index order.
+PRODUCTION_ZOMES: tuple[str, ...] = ("example",)

@@ -1,0 +1,96 @@
+"""App validation dispatch: which integrity zome judges an op, and with what view of it.
+
+Rules:
+* Create/Update ops go to the zome that declares the entry type, with the entry decoded into its
+  model when the op carries it (StoreRecord, StoreEntry). An entry that does not decode into its
+  model is Invalid without asking the zome.
+* CreateLink goes to the zome that declares the link type; Delete and DeleteLink go to the zome
+  of the action they remove (so the dependency must be fetched: Unresolved until it is).
+* Genesis actions are shown to every zome; the first non-Valid answer stands.
+* A zome's ``validate`` that raises is Invalid, naming the exception: deterministic code fails
+  the same way on every node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+
+from nodeapp._core.actions import Create, CreateLink, Delete, DeleteLink, SignedAction, Update
+from nodeapp._core.integrity import (
+    VALID,
+    IntegrityZome,
+    Invalid,
+    MissingDependency,
+    Op,
+    Unresolved,
+    ValidateContext,
+    ValidateResult,
+    decode_entry,
+)
+from nodeapp._core.ops import OpType
+from nodeapp.errors import MalformedData
+
+_OPS_WITH_ENTRY = (OpType.STORE_RECORD, OpType.STORE_ENTRY)
+
+
+def app_validate(op_types: Sequence[OpType], signed: SignedAction, entry: bytes | None,
+                 zomes: Sequence[IntegrityZome], ctx: ValidateContext) -> ValidateResult:
+    """Run the right zome's ``validate`` on each of an action's ops (the entry is decoded once);
+    the first answer that is not Valid stands."""
+    try:
+        model = None
+        action = signed.action
+        if isinstance(action, Create | Update) and entry is not None:
+            entry_def = zomes[action.zome_index].entry_defs[action.entry_type_index]
+            try:
+                model = decode_entry(entry, entry_def)
+            except MalformedData as exc:
+                return Invalid(f"entry is not a valid {entry_def.name}: {exc}")
+        for op_type in op_types:
+            result = _dispatch(op_type, signed, model, zomes, ctx)
+            if result != VALID:
+                return result
+        return VALID
+    except MissingDependency as missing:
+        return Unresolved((missing.dep,))
+
+
+def _dispatch(op_type: OpType, signed: SignedAction, model: BaseModel | None,
+              zomes: Sequence[IntegrityZome], ctx: ValidateContext) -> ValidateResult:
+    action = signed.action
+    if isinstance(action, Create | Update):
+        zome = zomes[action.zome_index]
+        entry_def = zome.entry_defs[action.entry_type_index]
+        if op_type in _OPS_WITH_ENTRY:
+            if model is None:
+                return Unresolved((action.entry_hash,))
+            return _run(zome, Op(op_type, signed, entry=model, entry_def=entry_def), ctx)
+        return _run(zome, Op(op_type, signed, entry_def=entry_def), ctx)
+    if isinstance(action, CreateLink):
+        zome = zomes[action.zome_index]
+        return _run(zome, Op(op_type, signed, link_def=zome.link_defs[action.link_type_index]),
+                    ctx)
+    if isinstance(action, Delete | DeleteLink):
+        target = action.deletes_action if isinstance(action, Delete) else action.link_add_address
+        removed = ctx.must_get_action(target).action
+        if isinstance(action, Delete) and not isinstance(removed, Create | Update):
+            return Invalid("a Delete must remove a Create or Update")
+        if isinstance(action, DeleteLink) and not isinstance(removed, CreateLink):
+            return Invalid("a DeleteLink must remove a CreateLink")
+        return _run(zomes[removed.zome_index], Op(op_type, signed), ctx)  # type: ignore[attr-defined]
+    for zome in zomes:  # genesis actions: every zome may object
+        result = _run(zome, Op(op_type, signed), ctx)
+        if result != VALID:
+            return result
+    return VALID
+
+
+def _run(zome: IntegrityZome, op: Op, ctx: ValidateContext) -> ValidateResult:
+    try:
+        return zome.validate(op, ctx)
+    except MissingDependency:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zome code is untrusted for its failure mode
+        return Invalid(f"{zome.name}.validate raised {type(exc).__name__}: {exc}")

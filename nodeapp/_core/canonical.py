@@ -1,0 +1,104 @@
+"""Canonical CBOR: the only byte form the ledger signs and hashes.
+
+Rules:
+* Encoding is RFC 8949 deterministic encoding (``cbor2`` canonical mode): shortest integers,
+  sorted map keys, definite lengths. Floats are refused: validated state holds integers.
+* Decoding is defensive: a size cap before parsing, no indefinite lengths, no duplicate map keys,
+  no tags, bounded depth, and no trailing bytes. Every failure is :class:`MalformedData`.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import cbor2
+
+from nodeapp._core.limits import CBOR_DEPTH_MAX
+from nodeapp.errors import MalformedData
+
+
+def _refuse_tag(decoder: object, tag: object) -> object:
+    raise MalformedData("CBOR tags are not allowed")
+
+
+def _refuse_float(encoder: object, value: object) -> None:
+    raise MalformedData("floats are not allowed in ledger data; use integers or fractions")
+
+
+def encode(value: Any) -> bytes:
+    """Deterministic CBOR bytes of ``value`` (ints, bytes, str, bool, None, lists, dicts)."""
+    _check_no_floats(value, 0)
+    try:
+        return cbor2.dumps(value, canonical=True)
+    except cbor2.CBOREncodeError as exc:
+        raise MalformedData(f"cannot encode: {exc}") from exc
+
+
+def encode_flat(items: list[Any]) -> bytes:
+    """Deterministic bytes of a list holding only ints, bytes, str and None (actions, frames).
+
+    For those types plain and canonical encoding are identical, so the slower canonical
+    path and the float scan are skipped; callers guarantee the element types.
+    """
+    return cbor2.dumps(items)
+
+
+def _check_no_floats(value: Any, depth: int) -> None:
+    if depth > CBOR_DEPTH_MAX:
+        raise MalformedData(f"nesting deeper than {CBOR_DEPTH_MAX}")
+    if isinstance(value, float):
+        raise MalformedData("floats are not allowed in ledger data; use integers or fractions")
+    if isinstance(value, list | tuple):
+        for item in value:
+            _check_no_floats(item, depth + 1)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_no_floats(key, depth + 1)
+            _check_no_floats(item, depth + 1)
+
+
+def decode(data: bytes, *, size_max: int) -> Any:
+    """Decode one CBOR item from untrusted bytes; refuses floats anywhere in it."""
+    value = decode_shallow(data, size_max=size_max)
+    if _has_float(value, 0):
+        raise MalformedData("floats are not allowed in ledger data")
+    return value
+
+
+def decode_shallow(data: bytes, *, size_max: int) -> Any:
+    """Like :func:`decode` without the float scan, for callers that type-check every field
+    themselves (actions, frames): the scan costs as much as the decode."""
+    if type(data) is not bytes:
+        raise MalformedData(f"expected bytes, got {type(data).__name__}")
+    if len(data) > size_max:
+        raise MalformedData(f"{len(data)} bytes exceeds the limit of {size_max}")
+    if not data:
+        raise MalformedData("empty input")
+    stream = io.BytesIO(data)
+    try:
+        decoder = cbor2.CBORDecoder(
+            stream,
+            tag_hook=_refuse_tag,
+            max_depth=CBOR_DEPTH_MAX,
+            allow_indefinite=False,
+            allow_duplicate_keys=False,
+        )
+        value = decoder.decode()
+    except MalformedData:
+        raise
+    except (cbor2.CBORError, ValueError, TypeError, RecursionError, OverflowError) as exc:
+        raise MalformedData(f"invalid CBOR: {exc}") from exc
+    if stream.tell() != len(data):
+        raise MalformedData(f"{len(data) - stream.tell()} trailing bytes after the CBOR item")
+    return value
+
+
+def _has_float(value: Any, depth: int) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, list):
+        return any(_has_float(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return any(_has_float(k, depth + 1) or _has_float(v, depth + 1) for k, v in value.items())
+    return False

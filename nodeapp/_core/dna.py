@@ -1,0 +1,97 @@
+"""DNA: the rules every member runs, hashed into the network's identity.
+
+Rules:
+* A DNA manifest names its integrity zomes (name, version, blake2b hash of their code), carries
+  properties that zomes read (stewards, replication factor, ...) and a network seed.
+* The DNA hash is blake2b-256 of the manifest's canonical CBOR. Change any integrity zome, property
+  or the seed and it is a different network. Coordinator zomes are not part of it: they can change
+  without forking the network.
+* The manifest's order of integrity zomes is meaningful: actions refer to zomes by index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from nodeapp._core.canonical import decode, encode
+from nodeapp._core.hashing import AgentPubKey, DnaHash, blake2b_256
+from nodeapp.errors import MalformedData
+
+MANIFEST_FORMAT = "nodeapp-dna/1"
+DEFAULT_REPLICATION_FACTOR = 5
+
+
+@dataclass(frozen=True)
+class IntegrityZomeRef:
+    """One integrity zome as the DNA pins it."""
+
+    name: str
+    version: str
+    code_hash: bytes
+
+
+@dataclass(frozen=True)
+class DnaManifest:
+    """Everything that defines one network."""
+
+    name: str
+    network_seed: str
+    integrity_zomes: tuple[IntegrityZomeRef, ...]
+    properties: dict[str, Any] = field(default_factory=dict)
+
+    def to_cbor_value(self) -> dict[str, Any]:
+        """The canonical structure that is hashed."""
+        return {
+            "format": MANIFEST_FORMAT,
+            "name": self.name,
+            "network_seed": self.network_seed,
+            "integrity_zomes": [[z.name, z.version, z.code_hash] for z in self.integrity_zomes],
+            "properties": self.properties,
+        }
+
+    def to_bytes(self) -> bytes:
+        """Canonical bytes of the manifest."""
+        return encode(self.to_cbor_value())
+
+    @property
+    def hash(self) -> DnaHash:
+        """The network's identity."""
+        return DnaHash(blake2b_256(self.to_bytes()))
+
+    @property
+    def stewards(self) -> tuple[AgentPubKey, ...]:
+        """Agents the DNA trusts to admit members and to anchor reputation."""
+        return tuple(AgentPubKey.parse(s) for s in self.properties.get("stewards", ()))
+
+    @property
+    def replication_factor(self) -> int:
+        """How many authorities hold each op (R)."""
+        return int(self.properties.get("replication_factor", DEFAULT_REPLICATION_FACTOR))
+
+    def zome_index(self, name: str) -> int:
+        """Index of an integrity zome by name (as actions refer to it)."""
+        for index, zome in enumerate(self.integrity_zomes):
+            if zome.name == name:
+                return index
+        raise KeyError(name)
+
+
+def manifest_from_bytes(data: bytes) -> DnaManifest:
+    """Parse manifest bytes (from a file or a peer); shape errors are MalformedData."""
+    value = decode(data, size_max=1024 * 1024)
+    try:
+        if value["format"] != MANIFEST_FORMAT:
+            raise MalformedData(f"unknown DNA manifest format {value['format']!r}")
+        zomes = tuple(
+            IntegrityZomeRef(str(n), str(v), bytes(h)) for n, v, h in value["integrity_zomes"]
+        )
+        if not isinstance(value["properties"], dict):
+            raise MalformedData("DNA properties must be a map")
+        manifest = DnaManifest(str(value["name"]), str(value["network_seed"]), zomes,
+                               value["properties"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedData(f"DNA manifest is missing or mistypes a field: {exc}") from exc
+    if manifest.to_bytes() != data:
+        raise MalformedData("DNA manifest bytes are not canonical")
+    return manifest

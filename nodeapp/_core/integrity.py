@@ -1,0 +1,166 @@
+"""The integrity-zome interface: closed sets of types and a pure ``validate``.
+
+Rules:
+* An integrity zome declares its entry types (pydantic models, each public or private) and its
+  link types, once and in order: actions refer to them by index, so the order is part of the DNA.
+* ``validate(op, ctx)`` returns :class:`Valid`, :class:`Invalid` (a reason a person can read) or
+  :class:`Unresolved` (hashes it needs but cannot see yet). It may read only through ``ctx``'s
+  ``must_get_*`` methods, which are deterministic: the same op gives the same answer on every node.
+* Before ``validate`` runs, system validation has already checked the signature, the chain
+  position (seq, prev, timestamp), the entry hash and size, and that the types are declared; and
+  the entry has been decoded into its model (a decode failure is Invalid without calling the zome).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from nodeapp._core.actions import Action, SignedAction, Visibility
+from nodeapp._core.canonical import decode, encode
+from nodeapp._core.limits import ENTRY_BYTES_MAX
+from nodeapp._core.ops import OpType
+from nodeapp.errors import MalformedData
+
+
+@dataclass(frozen=True)
+class Valid:
+    """The op obeys the zome's rules."""
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """The op breaks a rule; ``reason`` names it."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """Validation needs these hashes first; try again when they are held."""
+
+    deps: tuple[bytes, ...]
+
+
+ValidateResult = Valid | Invalid | Unresolved
+VALID = Valid()
+
+
+class MissingDependency(Exception):
+    """Raised by ``must_get_*`` when the data is not held; the dispatcher turns it into
+    :class:`Unresolved`. Zome code should let it propagate."""
+
+    def __init__(self, dep: bytes) -> None:
+        super().__init__(dep.hex())
+        self.dep = dep
+
+
+@dataclass(frozen=True)
+class Record:
+    """An action with its entry bytes (None when it has none or the entry is not held)."""
+
+    signed: SignedAction
+    entry: bytes | None
+
+
+class ValidateContext(Protocol):
+    """Deterministic reads available to ``validate``; each raises MissingDependency."""
+
+    def must_get_action(self, action_hash: bytes) -> SignedAction: ...
+
+    def must_get_entry(self, entry_hash: bytes) -> bytes: ...
+
+    def must_get_valid_record(self, action_hash: bytes) -> Record: ...
+
+    def must_get_agent_activity(self, author: bytes, until_hash: bytes) -> Sequence[SignedAction]:
+        """The author's chain from genesis up to and including ``until_hash``."""
+        ...
+
+    @property
+    def dna_properties(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class EntryDef:
+    """One entry type: its name, its model and whether it is published."""
+
+    name: str
+    model: type[BaseModel]
+    visibility: Visibility = Visibility.PUBLIC
+
+
+@dataclass(frozen=True)
+class LinkDef:
+    """One link type."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Op:
+    """What ``validate`` sees: the op type, the action and (for entry ops) the decoded entry."""
+
+    op_type: OpType
+    signed: SignedAction
+    entry: BaseModel | None = None
+    entry_def: EntryDef | None = None
+    link_def: LinkDef | None = None
+
+    @property
+    def action(self) -> Action:
+        """The action behind the op."""
+        return self.signed.action
+
+    @property
+    def author(self) -> bytes:
+        """Who wrote it."""
+        return self.signed.action.author
+
+
+Validator = Callable[[Op, ValidateContext], ValidateResult]
+
+
+@dataclass(frozen=True)
+class IntegrityZome:
+    """An integrity zome: types and validation, nothing callable."""
+
+    name: str
+    version: str
+    entry_defs: tuple[EntryDef, ...]
+    link_defs: tuple[LinkDef, ...]
+    validate: Validator
+    _entry_index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._entry_index.update({d.name: i for i, d in enumerate(self.entry_defs)})
+
+    def entry_type_index(self, name: str) -> int:
+        """Index of an entry type by name."""
+        return self._entry_index[name]
+
+    def link_type_index(self, name: str) -> int:
+        """Index of a link type by name."""
+        for index, link in enumerate(self.link_defs):
+            if link.name == name:
+                return index
+        raise KeyError(name)
+
+
+def encode_entry(model: BaseModel) -> bytes:
+    """Canonical bytes of an entry model."""
+    return encode(model.model_dump(mode="python"))
+
+
+def decode_entry(data: bytes, entry_def: EntryDef) -> BaseModel:
+    """Decode entry bytes into their model; anything wrong is MalformedData."""
+    value = decode(data, size_max=ENTRY_BYTES_MAX)
+    try:
+        return entry_def.model.model_validate(value)
+    except PydanticValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise MalformedData(f"{entry_def.name}.{where}: {first['msg']}") from exc

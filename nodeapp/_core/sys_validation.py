@@ -1,0 +1,155 @@
+"""System validation: the rules every action obeys whatever zome wrote it.
+
+Checked here, in this order, each failure a :class:`SysValidationError` naming its rule:
+``signature`` (Ed25519 by the author over the action bytes as received), ``genesis`` (Dna at
+seq 0, AgentValidationPkg at 1, InitZomesComplete at 2, nowhere else), ``dna_hash`` (the Dna
+action names this network), ``author`` / ``seq`` / ``prev_action`` / ``timestamp`` (the action
+follows its prev: same author, seq + 1, prev hash matches, timestamp not earlier), ``clock`` (not
+more than the allowed drift in the future of the receiver's clock, when one is given),
+``entry_type`` / ``link_type`` (declared by the DNA, with the declared visibility),
+``entry_hash`` and ``entry_size`` (the entry bytes hash to what the action says, at most 1 MiB),
+``private_entry`` (a private entry was offered by a peer) and ``link_tag_size``.
+App validation (the integrity zomes) runs after, and only on actions that pass all of these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError
+
+from nodeapp._core.actions import (
+    Action,
+    ActionKind,
+    Create,
+    CreateLink,
+    SignedAction,
+    Update,
+    Visibility,
+)
+from nodeapp._core.hashing import blake2b_256
+from nodeapp._core.limits import CLOCK_DRIFT_MAX_US, ENTRY_BYTES_MAX, LINK_TAG_BYTES_MAX
+from nodeapp.errors import SysValidationError
+
+RULES = (
+    "signature", "genesis", "dna_hash", "author", "seq", "prev_action", "timestamp", "clock",
+    "entry_type", "link_type", "entry_hash", "entry_size", "private_entry", "link_tag_size",
+)
+
+_GENESIS_KIND_AT = {
+    0: ActionKind.DNA,
+    1: ActionKind.AGENT_VALIDATION_PKG,
+    2: ActionKind.INIT_ZOMES_COMPLETE,
+}
+
+
+@dataclass(frozen=True)
+class DnaTypes:
+    """What system validation needs to know of a DNA: its hash and declared types."""
+
+    dna_hash: bytes
+    entry_visibility: tuple[tuple[Visibility, ...], ...]  # [zome][entry type]
+    link_type_counts: tuple[int, ...]  # [zome]
+
+
+def verify_signature(signed: SignedAction) -> None:
+    """Ed25519 check of the signature over the bytes as received."""
+    try:
+        crypto_sign_open(signed.signature + signed.action_bytes, signed.action.author)
+    except (BadSignatureError, ValueError) as exc:
+        raise SysValidationError("signature", "signature does not verify for the author") from exc
+
+
+def check_against_prev(action: Action, action_hash: bytes, prev: Action | None,
+                       prev_hash: bytes | None) -> None:
+    """The chain rules between an action and the action before it (None at seq 0)."""
+    expected_kind = _GENESIS_KIND_AT.get(action.seq)
+    if expected_kind is not None and action.KIND != expected_kind:
+        raise SysValidationError("genesis", f"seq {action.seq} must be {expected_kind.name}")
+    if expected_kind is None and action.KIND in _GENESIS_KIND_AT.values():
+        raise SysValidationError("genesis", f"{action.KIND.name} only belongs in genesis")
+    if action.seq == 0:
+        if action.prev is not None:
+            raise SysValidationError("prev_action", "the Dna action has no prev")
+        return
+    if action.prev is None:
+        raise SysValidationError("prev_action", "only the Dna action may lack a prev")
+    if prev is None or prev_hash is None:
+        raise SysValidationError("prev_action", "prev action is not given")
+    if prev_hash != action.prev:
+        raise SysValidationError("prev_action", "prev hash does not match the previous action")
+    if prev.author != action.author:
+        raise SysValidationError("author", "prev action has another author")
+    if action.seq != prev.seq + 1:
+        raise SysValidationError("seq", f"seq {action.seq} does not follow {prev.seq}")
+    if action.timestamp_us < prev.timestamp_us:
+        raise SysValidationError("timestamp", "timestamp is earlier than the previous action's")
+
+
+def check_types(action: Action, dna: DnaTypes) -> None:
+    """Entry and link types are declared by the DNA; the Dna action names this DNA."""
+    if action.KIND == ActionKind.DNA:
+        if action.dna_hash != dna.dna_hash:  # type: ignore[attr-defined]
+            raise SysValidationError("dna_hash", "chain belongs to another DNA")
+    elif isinstance(action, Create | Update):
+        zomes = dna.entry_visibility
+        if action.zome_index >= len(zomes) or action.entry_type_index >= len(
+            zomes[action.zome_index]
+        ):
+            raise SysValidationError("entry_type", "entry type is not declared by the DNA")
+        declared = zomes[action.zome_index][action.entry_type_index]
+        if action.visibility != declared:
+            raise SysValidationError("entry_type", f"entry type is declared {declared.name}")
+    elif isinstance(action, CreateLink):
+        if action.zome_index >= len(dna.link_type_counts) or (
+            action.link_type_index >= dna.link_type_counts[action.zome_index]
+        ):
+            raise SysValidationError("link_type", "link type is not declared by the DNA")
+        if len(action.tag) > LINK_TAG_BYTES_MAX:
+            raise SysValidationError("link_tag_size", f"tag over {LINK_TAG_BYTES_MAX} bytes")
+
+
+def check_entry(action: Action, entry: bytes | None, *, received: bool) -> None:
+    """The entry beside a Create/Update: size, hash and, from a peer, visibility."""
+    expected = action.entry_hash_or_none
+    if expected is None:
+        if entry is not None:
+            raise SysValidationError("entry_hash", f"{action.KIND.name} carries no entry")
+        return
+    if entry is None:
+        return  # an action may travel without its entry (e.g. RegisterAgentActivity)
+    if received and action.visibility == Visibility.PRIVATE:  # type: ignore[attr-defined]
+        raise SysValidationError("private_entry", "a private entry must never leave its node")
+    if len(entry) > ENTRY_BYTES_MAX:
+        raise SysValidationError("entry_size", f"entry is {len(entry)} bytes, over 1 MiB")
+    if blake2b_256(entry) != expected:
+        raise SysValidationError("entry_hash", "entry bytes do not hash to the action's entry hash")
+
+
+def check_clock(action: Action, now_us: int) -> None:
+    """Refuse actions dated too far in the receiver's future."""
+    if action.timestamp_us > now_us + CLOCK_DRIFT_MAX_US:
+        raise SysValidationError("clock", "timestamp is too far in the future")
+
+
+def sys_validate(
+    signed: SignedAction,
+    *,
+    prev: SignedAction | None,
+    entry: bytes | None,
+    dna: DnaTypes,
+    received: bool,
+    now_us: int | None = None,
+    verify: bool = True,
+) -> None:
+    """All system rules for one action. ``verify=False`` only for actions this node just signed."""
+    if verify:
+        verify_signature(signed)
+    action = signed.action
+    check_against_prev(action, signed.hash, prev.action if prev else None,
+                       prev.hash if prev else None)
+    check_types(action, dna)
+    check_entry(action, entry, received=received)
+    if now_us is not None:
+        check_clock(action, now_us)

@@ -1,0 +1,233 @@
+"""The conductor: runs zome calls and judges received data, for one agent in one DNA.
+
+A zome call: parse the typed input -> run the coordinator function against a scratch space ->
+validate every staged action exactly as peers will (system, then app) -> commit all of them in one
+transaction with a compare-and-swap on the chain head -> (later) publish their ops. If another
+writer moved the head meanwhile, the call is run again from the new head, a bounded number of
+times. A call that fails at any step writes nothing.
+
+Received records take the same validation path, in batches, and are stored with their status.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from nacl.bindings import crypto_sign
+
+from dna.loader import LoadedDna
+from nodeapp._core.actions import (
+    AgentValidationPkg,
+    Dna,
+    InitZomesComplete,
+    SignedAction,
+    decode_signed_action,
+    sign_action,
+)
+from nodeapp._core.app_validation import app_validate
+from nodeapp._core.integrity import Invalid, Unresolved
+from nodeapp._core.ops import OpType, ops_for_action
+from nodeapp._core.sys_validation import sys_validate
+from nodeapp.coordinator import Coordinator, to_jsonable
+from nodeapp.errors import (
+    AppValidationError,
+    ChainHeadMoved,
+    MalformedData,
+    SysValidationError,
+    UnresolvedDependencies,
+    ZomeCallError,
+)
+from nodeapp.keystore import AgentKey
+from nodeapp.store import ChainHead, SqliteStore, StagedRecord, Status
+from nodeapp.zome_api import LocalContext, Scratch, ZomeApi
+
+CALL_ATTEMPTS_MAX = 8
+# A received record is judged as the StoreRecord op that carries all of it; the op-level
+# judgement at each authority is the network's (issue: network).
+_RECORD_OPS = (OpType.STORE_RECORD,)
+
+
+def wall_clock_us() -> int:
+    """Microseconds since the Unix epoch."""
+    return time.time_ns() // 1000
+
+
+def make_signer(key: AgentKey) -> Callable[[bytes], bytes]:
+    """A fast detached Ed25519 signer for the agent's key."""
+    secret = key.signing_key._signing_key  # the 64-byte libsodium secret key
+
+    def sign(data: bytes) -> bytes:
+        return crypto_sign(data, secret)[:64]
+
+    return sign
+
+
+@dataclass
+class IngestReport:
+    """What happened to a batch of received records."""
+
+    stored: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[bytes | None, str]] = field(default_factory=list)
+    unresolved: list[tuple[bytes, tuple[bytes, ...]]] = field(default_factory=list)
+
+
+class Conductor:
+    """One agent running one DNA over one store."""
+
+    def __init__(self, store: SqliteStore, dna: LoadedDna, key: AgentKey,
+                 clock_us: Callable[[], int] = wall_clock_us) -> None:
+        self.store, self.dna, self.key = store, dna, key
+        self.agent = key.public_key
+        self.clock_us = clock_us
+        self._sign = make_signer(key)
+        # our chain head as last seen; a stale cache is caught by the commit's compare-and-swap
+        self._head: tuple[ChainHead, SignedAction] | None = None
+
+    def _load_head(self) -> tuple[ChainHead, SignedAction] | None:
+        if self._head is None:
+            head = self.store.chain_head(self.agent)
+            found = self.store.get_action(head.hash) if head else None
+            if head is not None and found is not None:
+                self._head = (head, found[0])
+        return self._head
+
+    def _commit(self, scratch: Scratch) -> None:
+        try:
+            self.store.commit_own(self.agent, scratch.records, scratch.initial_head)
+        except ChainHeadMoved:
+            self._head = None
+            raise
+        last = scratch.records[-1].signed
+        self._head = (ChainHead(last.action.seq, last.hash), last)
+
+    # --- genesis -----------------------------------------------------------------------
+
+    @property
+    def has_genesis(self) -> bool:
+        """Whether this agent's chain exists."""
+        return self.store.chain_head(self.agent) is not None
+
+    def genesis(self, membrane_proof: bytes | None = None) -> None:
+        """Write Dna, AgentValidationPkg (with the membrane proof) and InitZomesComplete."""
+        if self.has_genesis:
+            raise ZomeCallError("this agent's chain already has its genesis")
+        now = self.clock_us()
+        scratch = Scratch(None, now)
+        builders = (
+            lambda prev: Dna(self.agent, 0, None, now, self.dna.hash),
+            lambda prev: AgentValidationPkg(self.agent, 1, prev, now, membrane_proof),
+            lambda prev: InitZomesComplete(self.agent, 2, prev, now),
+        )
+        prev = None
+        for build in builders:
+            signed = sign_action(build(prev), self._sign)
+            scratch.add(StagedRecord(signed, None, ops_for_action(signed.action, signed.hash)))
+            prev = signed.hash
+        self._validate_staged(scratch, None)
+        self._commit(scratch)
+
+    # --- zome calls --------------------------------------------------------------------
+
+    def coordinator(self, zome: str) -> Coordinator:
+        """The coordinator of a zome in this DNA."""
+        module = self.dna.coordinators.get(zome)
+        if module is None:
+            known = ", ".join(sorted(self.dna.coordinators)) or "none"
+            raise ZomeCallError(f"no zome named {zome!r} in this DNA (it has: {known})")
+        return module.COORDINATOR
+
+    def call(self, zome: str, fn: str, payload: Any = None) -> Any:
+        """Run a zome function and commit what it wrote; returns its output as given."""
+        function = self.coordinator(zome).get(fn)
+        parsed = function.parse_input(payload)
+        zome_index = self.dna.zome_index(zome)
+        for _attempt in range(CALL_ATTEMPTS_MAX):
+            loaded = self._load_head()
+            if loaded is None:
+                raise ZomeCallError("the chain has no genesis yet: run `nodeapp init` first")
+            head, head_action = loaded
+            scratch = Scratch(head, head_action.action.timestamp_us)
+            api = ZomeApi(zome=self.dna.zomes[zome_index], zome_index=zome_index,
+                          agent=self.agent, sign=self._sign, now_us=self.clock_us(),
+                          store=self.store, scratch=scratch, all_zomes=self.dna.zomes)
+            output = function.fn(api) if function.input_model is None else function.fn(api, parsed)
+            if not scratch.records:
+                return output
+            self._validate_staged(scratch, head_action)
+            try:
+                self._commit(scratch)
+            except ChainHeadMoved:
+                continue
+            return output
+        raise ChainHeadMoved(f"gave up after {CALL_ATTEMPTS_MAX} attempts: the chain kept moving")
+
+    def call_json(self, zome: str, fn: str, payload: Any = None) -> Any:
+        """Like :meth:`call`, with the output as plain JSON data."""
+        return to_jsonable(self.call(zome, fn, payload))
+
+    def _validate_staged(self, scratch: Scratch, prev: SignedAction | None) -> None:
+        """Own writes get the validation peers will run (our own signatures need no check)."""
+        ctx = LocalContext(self.store, scratch, self.dna.manifest.properties)
+        for record in scratch.records:
+            sys_validate(record.signed, prev=prev, entry=record.entry, dna=self.dna.types,
+                         received=False, verify=False)
+            result = app_validate([op.op_type for op in record.ops], record.signed, record.entry,
+                                  self.dna.zomes, ctx)
+            if isinstance(result, Invalid):
+                raise AppValidationError("app", result.reason)
+            if isinstance(result, Unresolved):
+                raise UnresolvedDependencies([d.hex()[:16] for d in result.deps])
+            prev = record.signed
+
+    # --- received data -----------------------------------------------------------------
+
+    def ingest(self, items: Sequence[tuple[bytes, bytes | None]]) -> IngestReport:
+        """Validate received (signed action bytes, entry bytes) pairs and store the valid ones
+        in one transaction. Invalid or undecodable items are reported and not stored."""
+        report = IngestReport()
+        batch = Scratch(None, 0)
+        ctx = LocalContext(self.store, batch, self.dna.manifest.properties)
+        now = self.clock_us()
+        for wire, entry in items:
+            try:
+                signed = decode_signed_action(wire)
+            except MalformedData as exc:
+                report.rejected.append((None, f"malformed: {exc}"))
+                continue
+            if batch.find(signed.hash) is not None or self.store.get_action(signed.hash):
+                report.duplicates += 1
+                continue
+            prev = None
+            if signed.action.prev is not None:
+                prev = self._find_prev(signed.action.prev, batch)
+                if prev is None:
+                    report.unresolved.append((signed.hash, (signed.action.prev,)))
+                    continue
+            try:
+                sys_validate(signed, prev=prev, entry=entry, dna=self.dna.types, received=True,
+                             now_us=now)
+            except SysValidationError as exc:
+                report.rejected.append((signed.hash, str(exc)))
+                continue
+            result = app_validate(_RECORD_OPS, signed, entry, self.dna.zomes, ctx)
+            if isinstance(result, Invalid):
+                report.rejected.append((signed.hash, f"app: {result.reason}"))
+                continue
+            if isinstance(result, Unresolved):
+                report.unresolved.append((signed.hash, result.deps))
+                continue
+            batch.add(StagedRecord(signed, entry, ops_for_action(signed.action, signed.hash),
+                                   Status.VALID))
+        report.stored = self.store.store_received(batch.records)
+        return report
+
+    def _find_prev(self, prev_hash: bytes, batch: Scratch) -> SignedAction | None:
+        staged = batch.find(prev_hash)
+        if staged is not None:
+            return staged.signed
+        found = self.store.get_action(prev_hash)
+        return found[0] if found and found[1] == Status.VALID else None

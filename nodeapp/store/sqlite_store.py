@@ -1,0 +1,435 @@
+"""The node's SQLite store: one file per node, WAL, versioned schema.
+
+Rules:
+* Writes to our own chain go through :meth:`SqliteStore.commit_own`: one ``BEGIN IMMEDIATE``
+  transaction that compares-and-swaps the chain head, so two concurrent calls (threads or
+  processes) can never fork the chain, and a failed call writes nothing.
+* Received data goes through :meth:`SqliteStore.store_received` in batches, with the validation
+  status the caller determined.
+* Bytes are stored exactly as received; reads decode them again and never re-encode.
+* Durability is a choice made when opening: ``"full"`` fsyncs the WAL on every commit (survives
+  power loss); ``"normal"`` (the default, as most WAL deployments use) survives any crash of the
+  node process and fsyncs at checkpoints, but an OS crash or power loss may undo the last
+  commits. The benchmark reports both.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nodeapp._core.actions import (
+    CreateLink,
+    DeleteLink,
+    SignedAction,
+    Visibility,
+    signed_action_from_parts,
+)
+from nodeapp._core.ops import OpRef
+from nodeapp.errors import (
+    ChainHeadMoved,
+    MalformedData,
+    SchemaVersionError,
+    StoreCorrupted,
+    UsageError,
+)
+from nodeapp.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+DURABILITY_LEVELS = {"normal": "NORMAL", "full": "FULL"}
+BUSY_TIMEOUT_MS = 10_000
+CACHE_KIB = 64 * 1024
+MMAP_BYTES = 1 << 30
+
+
+class Status(IntEnum):
+    """Validation status of a stored action or op."""
+
+    PENDING = 0
+    VALID = 1
+    REJECTED = 2
+    ABANDONED = 3
+
+
+@dataclass(frozen=True)
+class StagedRecord:
+    """One action ready to be written, with its entry and the ops it yields."""
+
+    signed: SignedAction
+    entry: bytes | None
+    ops: Sequence[OpRef]
+    status: Status = Status.VALID
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The last action of a chain."""
+
+    seq: int
+    hash: bytes
+
+
+@dataclass(frozen=True)
+class StoredLink:
+    """A link as ``get_links`` returns it."""
+
+    base: bytes
+    target: bytes
+    zome_index: int
+    link_type: int
+    tag: bytes
+    create_action: bytes
+    author: bytes
+    timestamp_us: int
+
+
+def hkey(h: bytes) -> int:
+    """Index key of a hash: its first 8 bytes as a signed 64-bit integer."""
+    return int.from_bytes(h[:8], "big", signed=True)
+
+
+class SqliteStore:
+    """The store of one node. Not thread-safe: one instance per thread (the file is shared)."""
+
+    def __init__(self, path: Path, *, durability: str = "normal") -> None:
+        if durability not in DURABILITY_LEVELS:
+            raise UsageError(f"durability must be one of {', '.join(DURABILITY_LEVELS)}")
+        self.path = Path(path)
+        self.durability = durability
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None,
+                                       timeout=BUSY_TIMEOUT_MS / 1000)
+            self._configure()
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorrupted(f"{self.path} is not a usable node store: {exc}") from exc
+        self._agent_ids: dict[bytes, int] = {}
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def _configure(self) -> None:
+        db = self._db
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={DURABILITY_LEVELS[self.durability]}")
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+        db.execute("PRAGMA temp_store=MEMORY")
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{self.path} has schema version {version}; this program knows up to "
+                f"{SCHEMA_VERSION}: upgrade nodeapp"
+            )
+        for index in range(version, SCHEMA_VERSION):
+            with self._transaction():
+                for statement in _split_sql(MIGRATIONS[index]):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={index + 1}")
+
+    def close(self) -> None:
+        """Close the connection (checkpoints the WAL when it is the last one)."""
+        self._db.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    class _Tx:
+        def __init__(self, db: sqlite3.Connection, mode: str) -> None:
+            self.db, self.mode = db, mode
+
+        def __enter__(self) -> None:
+            self.db.execute(f"BEGIN {self.mode}")
+
+        def __exit__(self, exc_type: object, *rest: object) -> None:
+            self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+    def _transaction(self, mode: str = "IMMEDIATE") -> SqliteStore._Tx:
+        return SqliteStore._Tx(self._db, mode)
+
+    # --- meta --------------------------------------------------------------------------
+
+    def set_meta(self, key: str, value: bytes) -> None:
+        """Store a small named value (DNA manifest, agent key...)."""
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def get_meta(self, key: str) -> bytes | None:
+        """A named value, or None."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    # --- agents ------------------------------------------------------------------------
+
+    def _agent_id(self, pubkey: bytes) -> int:
+        found = self._agent_ids.get(pubkey)
+        if found is not None:
+            return found
+        row = self._db.execute("SELECT id FROM agent WHERE pubkey = ?", (pubkey,)).fetchone()
+        if row is None:
+            row = self._db.execute(
+                "INSERT INTO agent (pubkey) VALUES (?) RETURNING id", (pubkey,)
+            ).fetchone()
+        self._agent_ids[pubkey] = row[0]
+        return row[0]
+
+    def _known_agent_id(self, pubkey: bytes) -> int | None:
+        found = self._agent_ids.get(pubkey)
+        if found is None:
+            row = self._db.execute("SELECT id FROM agent WHERE pubkey = ?", (pubkey,)).fetchone()
+            found = row[0] if row else None
+        return found
+
+    # --- writes ------------------------------------------------------------------------
+
+    def chain_head(self, author: bytes) -> ChainHead | None:
+        """Head of ``author``'s chain as this node committed it (own chain only)."""
+        author_id = self._known_agent_id(author)
+        if author_id is None:
+            return None
+        row = self._db.execute(
+            "SELECT seq, hash FROM chain_head WHERE author_id = ?", (author_id,)
+        ).fetchone()
+        return ChainHead(row[0], row[1]) if row else None
+
+    def commit_own(self, author: bytes, records: Sequence[StagedRecord],
+                   expected_head: ChainHead | None) -> None:
+        """Append our own records atomically if the head is still ``expected_head``.
+
+        Raises ChainHeadMoved (nothing written) when another writer got there first.
+        """
+        if not records:
+            return
+        db = self._db
+        try:
+            with self._transaction():
+                author_id = self._agent_id(author)
+                row = db.execute(
+                    "SELECT seq, hash FROM chain_head WHERE author_id = ?", (author_id,)
+                ).fetchone()
+                current = ChainHead(row[0], row[1]) if row else None
+                if current != expected_head:
+                    raise ChainHeadMoved("the chain head moved while the call ran")
+                self._insert_records(author_id, records, authored=True)
+                last = records[-1].signed
+                db.execute(
+                    "INSERT OR REPLACE INTO chain_head (author_id, seq, hash) VALUES (?, ?, ?)",
+                    (author_id, last.action.seq, last.hash),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise ChainHeadMoved(f"another writer took this chain position: {exc}") from exc
+
+    def store_received(self, records: Sequence[StagedRecord]) -> int:
+        """Store records received from peers (already validated to ``status``), in one
+        transaction; actions already held are skipped. Returns how many were new."""
+        fresh = 0
+        with self._transaction():
+            for record in records:
+                if self._action_id(record.signed.hash) is not None:
+                    continue
+                author_id = self._agent_id(record.signed.action.author)
+                self._insert_records(author_id, (record,), authored=False)
+                fresh += 1
+        return fresh
+
+    def _insert_records(self, author_id: int, records: Iterable[StagedRecord],
+                        authored: bool) -> None:
+        db = self._db
+        authored_flag = 1 if authored else 0
+        for record in records:
+            signed = record.signed
+            action = signed.action
+            entry_hash = action.entry_hash_or_none
+            action_id = db.execute(
+                "INSERT INTO action (hkey, hash, author_id, seq, prev, timestamp_us, kind, "
+                "entry_hash, action_bytes, signature, status, authored) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (hkey(signed.hash), signed.hash, author_id, action.seq, action.prev,
+                 action.timestamp_us, int(action.KIND), entry_hash, signed.action_bytes,
+                 signed.signature, int(record.status), authored_flag),
+            ).fetchone()[0]
+            if record.entry is not None and entry_hash is not None:
+                private = action.visibility == Visibility.PRIVATE  # type: ignore[attr-defined]
+                key = hkey(entry_hash)
+                db.execute(
+                    "INSERT INTO entry (hkey, hash, bytes, private) SELECT ?, ?, ?, ? WHERE NOT "
+                    "EXISTS (SELECT 1 FROM entry WHERE hkey = ? AND hash = ?)",
+                    (key, entry_hash, record.entry, int(private), key, entry_hash),
+                )
+            db.executemany(
+                "INSERT INTO dht_op (hkey, hash, op_type, action_id, basis, location, status, "
+                "authored) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(hkey(op.hash), op.hash, int(op.op_type), action_id, op.basis, op.location,
+                  int(record.status), authored_flag) for op in record.ops],
+            )
+            if record.status == Status.VALID:
+                self._index_link(signed, action_id)
+
+    def _index_link(self, signed: SignedAction, action_id: int) -> None:
+        action = signed.action
+        if isinstance(action, CreateLink):
+            self._db.execute(
+                "INSERT INTO link (base, zome_index, link_type, tag, target, create_action_id) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (action.base, action.zome_index, action.link_type_index, action.tag,
+                 action.target, action_id),
+            )
+        elif isinstance(action, DeleteLink):
+            created = self._action_id(action.link_add_address)
+            if created is not None:
+                self._db.execute(
+                    "UPDATE link SET deleted_by = ? WHERE create_action_id = ?",
+                    (signed.hash, created),
+                )
+
+    # --- reads -------------------------------------------------------------------------
+
+    def _action_id(self, action_hash: bytes) -> int | None:
+        row = self._db.execute(
+            "SELECT id FROM action WHERE hkey = ? AND hash = ?", (hkey(action_hash), action_hash)
+        ).fetchone()
+        return row[0] if row else None
+
+    def _entry_id(self, entry_hash: bytes) -> int | None:
+        row = self._db.execute(
+            "SELECT id FROM entry WHERE hkey = ? AND hash = ?", (hkey(entry_hash), entry_hash)
+        ).fetchone()
+        return row[0] if row else None
+
+    @staticmethod
+    def _decode(action_bytes: bytes, signature: bytes) -> SignedAction:
+        try:
+            return signed_action_from_parts(action_bytes, signature)
+        except MalformedData as exc:
+            raise StoreCorrupted(f"a stored action no longer decodes: {exc}") from exc
+
+    def get_action(self, action_hash: bytes) -> tuple[SignedAction, Status] | None:
+        """An action by hash with its validation status, or None."""
+        row = self._db.execute(
+            "SELECT action_bytes, signature, status FROM action WHERE hkey = ? AND hash = ?",
+            (hkey(action_hash), action_hash),
+        ).fetchone()
+        if row is None:
+            return None
+        return self._decode(row[0], row[1]), Status(row[2])
+
+    def get_entry(self, entry_hash: bytes) -> bytes | None:
+        """Entry bytes by hash, or None."""
+        row = self._db.execute(
+            "SELECT bytes FROM entry WHERE hkey = ? AND hash = ?", (hkey(entry_hash), entry_hash)
+        ).fetchone()
+        return row[0] if row else None
+
+    def actions_for_entry(self, entry_hash: bytes) -> list[SignedAction]:
+        """Valid actions that created or updated to this entry, oldest first."""
+        rows = self._db.execute(
+            "SELECT action_bytes, signature FROM action WHERE entry_hash = ? AND status = ? "
+            "ORDER BY timestamp_us",
+            (entry_hash, int(Status.VALID)),
+        ).fetchall()
+        return [self._decode(a, s) for a, s in rows]
+
+    def chain(self, author: bytes, *, start_seq: int = 0, end_seq: int | None = None,
+              limit: int | None = None) -> Iterator[tuple[SignedAction, Status]]:
+        """``author``'s actions held here, in seq order (forks show as repeated seqs)."""
+        author_id = self._known_agent_id(author)
+        if author_id is None:
+            return
+        sql = ("SELECT action_bytes, signature, status FROM action WHERE author_id = ? "
+               "AND seq >= ? AND seq <= ? ORDER BY seq, hash")
+        params: list[Any] = [author_id, start_seq, end_seq if end_seq is not None else 2**32]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        for action_bytes, signature, status in self._db.execute(sql, params):
+            yield self._decode(action_bytes, signature), Status(status)
+
+    def get_links(self, base: bytes, zome_index: int, link_type: int,
+                  tag_prefix: bytes = b"") -> list[StoredLink]:
+        """Live (not deleted) valid links from ``base`` of one type, oldest first."""
+        rows = self._db.execute(
+            "SELECT l.base, l.target, l.zome_index, l.link_type, l.tag, a.hash, g.pubkey, "
+            "a.timestamp_us FROM link l JOIN action a ON a.id = l.create_action_id "
+            "JOIN agent g ON g.id = a.author_id WHERE l.base = ? AND l.zome_index = ? "
+            "AND l.link_type = ? AND l.deleted_by IS NULL ORDER BY a.timestamp_us, a.id",
+            (base, zome_index, link_type),
+        ).fetchall()
+        return [StoredLink(*row) for row in rows if row[4].startswith(tag_prefix)]
+
+    def is_link_deleted(self, create_link_hash: bytes) -> bool:
+        """Whether a DeleteLink for this CreateLink is held."""
+        row = self._db.execute(
+            "SELECT l.deleted_by FROM link l JOIN action a ON a.id = l.create_action_id "
+            "WHERE a.hkey = ? AND a.hash = ?", (hkey(create_link_hash), create_link_hash)
+        ).fetchone()
+        return bool(row and row[0] is not None)
+
+    def deletes_of(self, action_hash: bytes) -> list[bytes]:
+        """Hashes of valid Delete actions that delete ``action_hash``."""
+        from nodeapp._core.ops import OpType  # local: keeps the import list short
+
+        rows = self._db.execute(
+            "SELECT a.hash FROM dht_op o JOIN action a ON a.id = o.action_id "
+            "WHERE o.basis = ? AND o.op_type = ? AND o.status = ?",
+            (b"\x01" + action_hash, int(OpType.REGISTER_DELETED_BY), int(Status.VALID)),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    # --- bulk / stats -------------------------------------------------------------------
+
+    def audit_columns(self) -> dict[str, np.ndarray]:
+        """Every held action's header as columns sorted by (author, seq), for the audit kernel.
+
+        ``author_id`` is remapped to dense 0..A-1; ``authors`` gives the public key of each.
+        """
+        rows = self._db.execute(
+            "SELECT author_id, seq, coalesce(prev, zeroblob(32)), hash, timestamp_us "
+            "FROM action ORDER BY author_id, seq"
+        ).fetchall()
+        n = len(rows)
+        raw_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+        unique_ids, dense = np.unique(raw_ids, return_inverse=True)
+        pubkeys = dict(self._db.execute("SELECT id, pubkey FROM agent").fetchall())
+        return {
+            "author_id": dense.astype(np.int64),
+            "seq": np.fromiter((r[1] for r in rows), dtype=np.int64, count=n),
+            "prev_hash": np.frombuffer(b"".join(r[2] for r in rows), dtype=np.uint8).reshape(n, 32),
+            "own_hash": np.frombuffer(b"".join(r[3] for r in rows), dtype=np.uint8).reshape(n, 32),
+            "timestamp": np.fromiter((r[4] for r in rows), dtype=np.int64, count=n),
+            "authors": np.array([pubkeys[int(i)] for i in unique_ids], dtype=object),
+        }
+
+    def counts(self) -> dict[str, int]:
+        """Row counts for status reports."""
+        out = {}
+        for table in ("action", "entry", "dht_op", "link", "agent"):
+            out[table] = self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        return out
+
+    def size_bytes(self) -> int:
+        """Bytes on disk: the database file plus its WAL."""
+        total = 0
+        for suffix in ("", "-wal"):
+            p = Path(str(self.path) + suffix)
+            if p.exists():
+                total += p.stat().st_size
+        return total
+
+
+def _split_sql(script: str) -> list[str]:
+    """Statements of a migration (executescript would commit our transaction early)."""
+    statements = []
+    for chunk in script.split(";"):
+        code = [line for line in chunk.splitlines() if not line.strip().startswith("--")]
+        if "".join(code).strip():
+            statements.append(chunk.strip())
+    return statements

@@ -1,0 +1,292 @@
+"""What a coordinator function can do: write to its agent's chain and read what is held.
+
+Writes are staged in a :class:`Scratch`; nothing reaches the store until the conductor has
+validated every staged action exactly as peers will and committed them together. Reads see the
+scratch first, then the store, so a function sees its own earlier writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from nodeapp._core.actions import (
+    Action,
+    Create,
+    CreateLink,
+    Delete,
+    DeleteLink,
+    SignedAction,
+    Update,
+    sign_action,
+)
+from nodeapp._core.hashing import ActionHash, AgentPubKey, EntryHash, Hash, blake2b_256, from_tagged
+from nodeapp._core.integrity import (
+    IntegrityZome,
+    MissingDependency,
+    Record,
+    decode_entry,
+    encode_entry,
+)
+from nodeapp._core.limits import ENTRY_BYTES_MAX, LINK_TAG_BYTES_MAX
+from nodeapp._core.ops import ops_for_action
+from nodeapp.errors import ZomeCallError
+from nodeapp.store import ChainHead, SqliteStore, StagedRecord, Status
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class Scratch:
+    """A zome call's staged writes on top of the chain head it started from."""
+
+    initial_head: ChainHead | None
+    head_timestamp_us: int
+    records: list[StagedRecord] = field(default_factory=list)
+    _by_hash: dict[bytes, StagedRecord] = field(default_factory=dict)
+
+    def add(self, record: StagedRecord) -> None:
+        """Stage one more record."""
+        self.records.append(record)
+        self._by_hash[record.signed.hash] = record
+
+    def head(self) -> tuple[int, bytes | None, int]:
+        """(seq, hash, timestamp) of the newest action, staged or committed."""
+        if self.records:
+            last = self.records[-1].signed
+            return last.action.seq, last.hash, last.action.timestamp_us
+        if self.initial_head is None:
+            return -1, None, self.head_timestamp_us
+        return self.initial_head.seq, self.initial_head.hash, self.head_timestamp_us
+
+    def find(self, action_hash: bytes) -> StagedRecord | None:
+        """A staged record by action hash."""
+        return self._by_hash.get(action_hash)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link as coordinator code sees it."""
+
+    base: Hash
+    target: Hash
+    tag: bytes
+    author: AgentPubKey
+    create_action: ActionHash
+    timestamp_us: int
+
+
+class LocalContext:
+    """``must_get_*`` over the scratch and the local store (own writes, inline validation)."""
+
+    def __init__(self, store: SqliteStore, scratch: Scratch, dna_properties: dict[str, Any]):
+        self._store, self._scratch, self._props = store, scratch, dna_properties
+
+    @property
+    def dna_properties(self) -> dict[str, Any]:
+        return self._props
+
+    def must_get_action(self, action_hash: bytes) -> SignedAction:
+        staged = self._scratch.find(action_hash)
+        if staged is not None:
+            return staged.signed
+        found = self._store.get_action(action_hash)
+        if found is None or found[1] == Status.REJECTED:
+            raise MissingDependency(action_hash)
+        return found[0]
+
+    def must_get_entry(self, entry_hash: bytes) -> bytes:
+        for record in self._scratch.records:
+            if record.signed.action.entry_hash_or_none == entry_hash and record.entry is not None:
+                return record.entry
+        found = self._store.get_entry(entry_hash)
+        if found is None:
+            raise MissingDependency(entry_hash)
+        return found
+
+    def must_get_valid_record(self, action_hash: bytes) -> Record:
+        staged = self._scratch.find(action_hash)
+        if staged is not None:
+            return Record(staged.signed, staged.entry)
+        found = self._store.get_action(action_hash)
+        if found is None or found[1] != Status.VALID:
+            raise MissingDependency(action_hash)
+        entry_hash = found[0].action.entry_hash_or_none
+        return Record(found[0], self._store.get_entry(entry_hash) if entry_hash else None)
+
+    def must_get_agent_activity(self, author: bytes, until_hash: bytes) -> Sequence[SignedAction]:
+        chain = [s for s, _ in self._store.chain(author)]
+        chain += [r.signed for r in self._scratch.records if r.signed.action.author == author]
+        for index, signed in enumerate(chain):
+            if signed.hash == until_hash:
+                return chain[: index + 1]
+        raise MissingDependency(until_hash)
+
+
+class ZomeApi:
+    """The functions a coordinator may call (the HDK of this node)."""
+
+    def __init__(self, *, zome: IntegrityZome, zome_index: int, agent: bytes,
+                 sign: Callable[[bytes], bytes], now_us: int, store: SqliteStore,
+                 scratch: Scratch, all_zomes: Sequence[IntegrityZome]) -> None:
+        self._zome, self._zome_index = zome, zome_index
+        self._sign, self._store, self._scratch = sign, store, scratch
+        self._all_zomes = all_zomes
+        self.agent = AgentPubKey(agent)
+        self.now_us = now_us
+
+    # --- writes ------------------------------------------------------------------------
+
+    def _append(self, build: Callable[[int, bytes, int], Action], entry: bytes | None = None
+                ) -> ActionHash:
+        seq, prev, head_ts = self._scratch.head()
+        if prev is None:
+            raise ZomeCallError("the chain has no genesis yet: run `nodeapp init` first")
+        # a clock that stepped back must not make our own action invalid
+        signed = sign_action(build(seq + 1, prev, max(self.now_us, head_ts)), self._sign)
+        self._scratch.add(StagedRecord(signed, entry, ops_for_action(signed.action, signed.hash)))
+        return ActionHash(signed.hash)
+
+    def _entry_type(self, entry: BaseModel) -> tuple[int, Any]:
+        for index, entry_def in enumerate(self._zome.entry_defs):
+            if type(entry) is entry_def.model:
+                return index, entry_def
+        raise ZomeCallError(f"{type(entry).__name__} is not an entry type of {self._zome.name}")
+
+    def _encode(self, entry: BaseModel) -> bytes:
+        data = encode_entry(entry)
+        if len(data) > ENTRY_BYTES_MAX:
+            raise ZomeCallError(f"entry is {len(data)} bytes; the limit is {ENTRY_BYTES_MAX}")
+        return data
+
+    def create_entry(self, entry: BaseModel) -> ActionHash:
+        """Write a new entry of one of this zome's types."""
+        index, entry_def = self._entry_type(entry)
+        data = self._encode(entry)
+        entry_hash = blake2b_256(data)
+        return self._append(lambda seq, prev, ts: Create(
+            self.agent.raw, seq, prev, ts, self._zome_index, index, entry_def.visibility,
+            entry_hash), data)
+
+    def update_entry(self, original: ActionHash, entry: BaseModel) -> ActionHash:
+        """Write a new version of the entry ``original`` created."""
+        old = self._must_get(original).action
+        if not isinstance(old, Create | Update):
+            raise ZomeCallError("only a Create or Update can be updated")
+        index, entry_def = self._entry_type(entry)
+        data = self._encode(entry)
+        entry_hash = blake2b_256(data)
+        return self._append(lambda seq, prev, ts: Update(
+            self.agent.raw, seq, prev, ts, self._zome_index, index, entry_def.visibility,
+            entry_hash, original.raw, old.entry_hash), data)
+
+    def delete_entry(self, target: ActionHash) -> ActionHash:
+        """Mark the Create or Update ``target`` as deleted."""
+        old = self._must_get(target).action
+        if not isinstance(old, Create | Update):
+            raise ZomeCallError("only a Create or Update can be deleted")
+        return self._append(lambda seq, prev, ts: Delete(
+            self.agent.raw, seq, prev, ts, target.raw, old.entry_hash))
+
+    def create_link(self, base: Hash, target: Hash, link_type: str, tag: bytes = b""
+                    ) -> ActionHash:
+        """Link ``base`` to ``target`` with one of this zome's link types."""
+        try:
+            type_index = self._zome.link_type_index(link_type)
+        except KeyError:
+            raise ZomeCallError(f"{self._zome.name} has no link type {link_type!r}") from None
+        if len(tag) > LINK_TAG_BYTES_MAX:
+            raise ZomeCallError(f"link tag is {len(tag)} bytes; the limit is {LINK_TAG_BYTES_MAX}")
+        return self._append(lambda seq, prev, ts: CreateLink(
+            self.agent.raw, seq, prev, ts, base.tagged(), target.tagged(), self._zome_index,
+            type_index, tag))
+
+    def delete_link(self, create_link: ActionHash) -> ActionHash:
+        """Remove the link ``create_link`` made."""
+        old = self._must_get(create_link).action
+        if not isinstance(old, CreateLink):
+            raise ZomeCallError("only a CreateLink can be removed with delete_link")
+        return self._append(lambda seq, prev, ts: DeleteLink(
+            self.agent.raw, seq, prev, ts, old.base, create_link.raw))
+
+    # --- reads -------------------------------------------------------------------------
+
+    def _must_get(self, action_hash: ActionHash) -> SignedAction:
+        record = self.get(action_hash)
+        if record is None:
+            raise ZomeCallError(f"{action_hash} is not held by this node")
+        return record.signed
+
+    def get(self, target: ActionHash | EntryHash) -> Record | None:
+        """The record of an action, or of the first action that wrote an entry."""
+        if isinstance(target, EntryHash):
+            for staged in self._scratch.records:
+                if staged.signed.action.entry_hash_or_none == target.raw:
+                    return Record(staged.signed, staged.entry)
+            actions = self._store.actions_for_entry(target.raw)
+            if not actions:
+                return None
+            return Record(actions[0], self._store.get_entry(target.raw))
+        staged = self._scratch.find(target.raw)
+        if staged is not None:
+            return Record(staged.signed, staged.entry)
+        found = self._store.get_action(target.raw)
+        if found is None or found[1] != Status.VALID:
+            return None
+        entry_hash = found[0].action.entry_hash_or_none
+        return Record(found[0], self._store.get_entry(entry_hash) if entry_hash else None)
+
+    def get_entry(self, target: ActionHash, model: type[M]) -> M | None:
+        """The entry an action wrote, decoded into ``model``; None if not held."""
+        record = self.get(target)
+        if record is None or record.entry is None:
+            return None
+        for entry_def in self._all_entry_defs():
+            if entry_def.model is model:
+                return decode_entry(record.entry, entry_def)  # type: ignore[return-value]
+        raise ZomeCallError(f"{model.__name__} is not an entry type of this DNA")
+
+    def _all_entry_defs(self) -> list[Any]:
+        return [d for z in self._all_zomes for d in z.entry_defs]
+
+    def is_deleted(self, target: ActionHash) -> bool:
+        """Whether a valid Delete of ``target`` is held (or staged)."""
+        staged = any(isinstance(r.signed.action, Delete) and
+                     r.signed.action.deletes_action == target.raw for r in self._scratch.records)
+        return staged or bool(self._store.deletes_of(target.raw))
+
+    def get_links(self, base: Hash, link_type: str, tag_prefix: bytes = b"") -> list[Link]:
+        """Live links of one of this zome's types from ``base``, oldest first."""
+        type_index = self._zome.link_type_index(link_type)
+        tagged = base.tagged()
+        links = [Link(from_tagged(s.base), from_tagged(s.target), s.tag, AgentPubKey(s.author),
+                      ActionHash(s.create_action), s.timestamp_us)
+                 for s in self._store.get_links(tagged, self._zome_index, type_index, tag_prefix)]
+        removed = set()
+        for staged in self._scratch.records:
+            action = staged.signed.action
+            if (isinstance(action, CreateLink) and action.base == tagged
+                    and action.zome_index == self._zome_index
+                    and action.link_type_index == type_index and action.tag.startswith(tag_prefix)):
+                links.append(Link(base, from_tagged(action.target), action.tag, self.agent,
+                                  ActionHash(staged.signed.hash), action.timestamp_us))
+            elif isinstance(action, DeleteLink):
+                removed.add(action.link_add_address)
+        return [link for link in links if link.create_action.raw not in removed]
+
+    def query(self, entry_type: str | None = None) -> list[Record]:
+        """This agent's own chain (committed, then staged), optionally one entry type only."""
+        records = []
+        for signed, _status in self._store.chain(self.agent.raw):
+            entry_hash = signed.action.entry_hash_or_none
+            records.append(Record(signed, self._store.get_entry(entry_hash) if entry_hash else None))
+        records += [Record(r.signed, r.entry) for r in self._scratch.records]
+        if entry_type is None:
+            return records
+        index = self._zome.entry_type_index(entry_type)
+        return [r for r in records if isinstance(r.signed.action, Create | Update)
+                and r.signed.action.zome_index == self._zome_index
+                and r.signed.action.entry_type_index == index]

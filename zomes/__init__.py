@@ -1,0 +1,1 @@
+"""Zomes: integrity (types + validation, part of the DNA) and coordinator (callable functions)."""

@@ -1,0 +1,1 @@
+"""A small notes zome: the reference for how zomes are written, and the tests' workhorse."""
