@@ -24,7 +24,7 @@ from nodeapp._core.actions import (
     Dna,
     InitZomesComplete,
     SignedAction,
-    decode_signed_action,
+    signed_action_from_parts,
     sign_action,
 )
 from nodeapp._core.app_validation import app_validate
@@ -185,20 +185,28 @@ class Conductor:
 
     # --- received data -----------------------------------------------------------------
 
-    def ingest(self, items: Sequence[tuple[bytes, bytes | None]]) -> IngestReport:
-        """Validate received (signed action bytes, entry bytes) pairs and store the valid ones
-        in one transaction. Invalid or undecodable items are reported and not stored."""
+    def ingest(self, items: Sequence[tuple[bytes, bytes, bytes | None]]) -> IngestReport:
+        """Validate received (action bytes, signature, entry bytes or None) triples, as a frame
+        carries them, and store the valid ones in one transaction. Invalid or undecodable items
+        are reported and not stored."""
         report = IngestReport()
         batch = Scratch(None, 0)
         ctx = LocalContext(self.store, batch, self.dna.manifest.properties)
         now = self.clock_us()
-        for wire, entry in items:
+        decoded: list[tuple[SignedAction, bytes | None]] = []
+        for item in items:
             try:
-                signed = decode_signed_action(wire)
+                if type(item) not in (tuple, list) or len(item) != 3:
+                    raise MalformedData("a record is [action_bytes, signature, entry or null]")
+                action_bytes, signature, entry = item
+                if entry is not None and type(entry) is not bytes:
+                    raise MalformedData("an entry must be a byte string or null")
+                decoded.append((signed_action_from_parts(action_bytes, signature), entry))
             except MalformedData as exc:
                 report.rejected.append((None, f"malformed: {exc}"))
-                continue
-            if batch.find(signed.hash) is not None or self.store.get_action(signed.hash):
+        held = self.store.held_actions([signed.hash for signed, _ in decoded])
+        for signed, entry in decoded:
+            if signed.hash in held or batch.find(signed.hash) is not None:
                 report.duplicates += 1
                 continue
             prev = None

@@ -226,10 +226,10 @@ class ZomeApi:
             for staged in self._scratch.records:
                 if staged.signed.action.entry_hash_or_none == target.raw:
                     return Record(staged.signed, staged.entry)
-            actions = self._store.actions_for_entry(target.raw)
-            if not actions:
+            first = self._store.first_action_for_entry(target.raw)
+            if first is None:
                 return None
-            return Record(actions[0], self._store.get_entry(target.raw))
+            return Record(first, self._store.get_entry(target.raw))
         staged = self._scratch.find(target.raw)
         if staged is not None:
             return Record(staged.signed, staged.entry)

@@ -22,6 +22,15 @@ def _refuse_tag(decoder: object, tag: object) -> object:
     raise MalformedData("CBOR tags are not allowed")
 
 
+def _refuse_semantic_tag(decoder: object) -> object:
+    raise MalformedData("CBOR tags are not allowed")
+
+
+# cbor2 decodes the tags it knows (dates, bignums, sets, shared references...) before tag_hook
+# is asked; every tag number it could know is overridden here to refuse instead.
+_NO_SEMANTIC_TAGS = {tag: _refuse_semantic_tag for tag in [*range(1100), 55799]}
+
+
 def _refuse_float(encoder: object, value: object) -> None:
     raise MalformedData("floats are not allowed in ledger data; use integers or fractions")
 
@@ -61,7 +70,7 @@ def _check_no_floats(value: Any, depth: int) -> None:
 def decode(data: bytes, *, size_max: int) -> Any:
     """Decode one CBOR item from untrusted bytes; refuses floats anywhere in it."""
     value = decode_shallow(data, size_max=size_max)
-    if _has_float(value, 0):
+    if contains_float(value):
         raise MalformedData("floats are not allowed in ledger data")
     return value
 
@@ -80,6 +89,7 @@ def decode_shallow(data: bytes, *, size_max: int) -> Any:
         decoder = cbor2.CBORDecoder(
             stream,
             tag_hook=_refuse_tag,
+            semantic_decoders=_NO_SEMANTIC_TAGS,
             max_depth=CBOR_DEPTH_MAX,
             allow_indefinite=False,
             allow_duplicate_keys=False,
@@ -88,17 +98,20 @@ def decode_shallow(data: bytes, *, size_max: int) -> Any:
     except MalformedData:
         raise
     except (cbor2.CBORError, ValueError, TypeError, RecursionError, OverflowError) as exc:
+        if isinstance(exc.__cause__, MalformedData):
+            raise exc.__cause__ from exc
         raise MalformedData(f"invalid CBOR: {exc}") from exc
     if stream.tell() != len(data):
         raise MalformedData(f"{len(data) - stream.tell()} trailing bytes after the CBOR item")
     return value
 
 
-def _has_float(value: Any, depth: int) -> bool:
+def contains_float(value: Any) -> bool:
+    """Whether a decoded value holds a float anywhere (decoded depth is already bounded)."""
     if isinstance(value, float):
         return True
     if isinstance(value, list):
-        return any(_has_float(v, depth + 1) for v in value)
+        return any(contains_float(v) for v in value)
     if isinstance(value, dict):
-        return any(_has_float(k, depth + 1) or _has_float(v, depth + 1) for k, v in value.items())
+        return any(contains_float(k) or contains_float(v) for k, v in value.items())
     return False

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
+import struct
 from enum import IntEnum
 from typing import ClassVar, Self
 
@@ -50,14 +52,14 @@ def blake2b_256(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=HASH_BYTES).digest()
 
 
+_WORDS = struct.Struct("<8I")
+_BODY = re.compile(r"[A-Za-z0-9_-]{48}")
+
+
 def location_of(raw: bytes) -> int:
     """32-bit DHT ring location of a 32-byte hash."""
-    x = int.from_bytes(raw, "little")
-    loc = 0
-    for _ in range(8):
-        loc ^= x & 0xFFFFFFFF
-        x >>= 32
-    return loc
+    a, b, c, d, e, f, g, h = _WORDS.unpack(raw)
+    return a ^ b ^ c ^ d ^ e ^ f ^ g ^ h
 
 
 class Hash:
@@ -151,9 +153,14 @@ HASH_CLASSES: dict[HashKind, type[Hash]] = {
 
 def parse_hash(text: str) -> Hash:
     """Parse any printable hash; raises InvalidHash naming what is wrong."""
+    if not isinstance(text, str):
+        raise InvalidHash(f"a printable hash is a string, not {type(text).__name__}")
     prefix, sep, body = text.partition("_")
     if not sep or prefix not in _KIND_BY_PREFIX:
         raise InvalidHash(f"{text[:16]!r} does not start with a known hash prefix")
+    if not _BODY.fullmatch(body):
+        # b64decode would skip stray characters and accept '+' and '/': one form per hash only
+        raise InvalidHash(f"{text[:16]!r}... must be 48 base64url characters after the prefix")
     try:
         data = base64.urlsafe_b64decode(body.encode("ascii"))
     except (ValueError, UnicodeEncodeError) as exc:

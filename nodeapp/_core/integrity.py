@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from nodeapp._core.actions import Action, SignedAction, Visibility
-from nodeapp._core.canonical import decode, encode
+from nodeapp._core.canonical import contains_float, decode_shallow, encode
 from nodeapp._core.limits import ENTRY_BYTES_MAX
 from nodeapp._core.ops import OpType
 from nodeapp.errors import MalformedData
@@ -137,6 +137,8 @@ class IntegrityZome:
 
     def __post_init__(self) -> None:
         self._entry_index.update({d.name: i for i, d in enumerate(self.entry_defs)})
+        for entry_def in self.entry_defs:
+            _refuse_float_fields(entry_def.model)
 
     def entry_type_index(self, name: str) -> int:
         """Index of an entry type by name."""
@@ -150,14 +152,31 @@ class IntegrityZome:
         raise KeyError(name)
 
 
+def _refuse_float_fields(model: type[BaseModel]) -> None:
+    """Validated state holds no floats: quantities are integers in declared units."""
+    if "'type': 'float'" in repr(model.__pydantic_core_schema__):
+        raise TypeError(f"{model.__name__} declares a float field; use an integer with a unit")
+
+
+def _may_hold_float(data: bytes) -> bool:
+    # CBOR floats start with 0xf9/0xfa/0xfb; without those bytes anywhere there is none, and
+    # the search runs in C, so the walk below only runs when a byte string happens to hold one
+    return b"\xf9" in data or b"\xfa" in data or b"\xfb" in data
+
+
 def encode_entry(model: BaseModel) -> bytes:
     """Canonical bytes of an entry model."""
     return encode(model.model_dump(mode="python"))
 
 
 def decode_entry(data: bytes, entry_def: EntryDef) -> BaseModel:
-    """Decode entry bytes into their model; anything wrong is MalformedData."""
-    value = decode(data, size_max=ENTRY_BYTES_MAX)
+    """Decode entry bytes into their model; anything wrong is MalformedData.
+
+    Entry models may not declare floats (checked when the zome is built); a float offered for
+    an int field is refused here rather than silently rounded."""
+    value = decode_shallow(data, size_max=ENTRY_BYTES_MAX)
+    if _may_hold_float(data) and contains_float(value):
+        raise MalformedData(f"{entry_def.name} holds a float; ledger data holds integers")
     try:
         return entry_def.model.model_validate(value)
     except PydanticValidationError as exc:

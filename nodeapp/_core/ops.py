@@ -7,8 +7,8 @@ Rules:
   entries yield no op that carries them: they never leave the author's node.
 * Update, Delete, CreateLink and DeleteLink add the registrations Holochain uses, each at the
   basis where readers will look (the original, the deleted action, the link base).
-* An op's identity is blake2b-256 of ``[op_type, action_hash]``: one action never yields two ops
-  of the same type, so that pair names the op.
+* An op's identity is blake2b-256 of ``op_type (one byte) || action_hash``: one action never
+  yields two ops of the same type, so that pair names the op.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from nodeapp._core.actions import (
     Update,
     Visibility,
 )
-from nodeapp._core.canonical import encode_flat
 from nodeapp._core.hashing import HashKind, blake2b_256, location_of
 
 
@@ -50,7 +49,11 @@ class OpRef:
     op_type: OpType
     action_hash: bytes
     basis: bytes  # kind-tagged 33 bytes
-    hash: bytes
+
+    @property
+    def hash(self) -> bytes:
+        """The op's identity (computed on demand: storage keys ops by action and type)."""
+        return op_hash(self.op_type, self.action_hash)
 
     @property
     def location(self) -> int:
@@ -58,9 +61,12 @@ class OpRef:
         return location_of(self.basis[1:])
 
 
+_OP_TYPE_BYTES = {t: bytes((t,)) for t in OpType}
+
+
 def op_hash(op_type: OpType, action_hash: bytes) -> bytes:
     """Identity of an op."""
-    return blake2b_256(encode_flat([int(op_type), action_hash]))
+    return blake2b_256(_OP_TYPE_BYTES[op_type] + action_hash)
 
 
 def _tag(kind: HashKind, raw: bytes) -> bytes:
@@ -86,4 +92,4 @@ def ops_for_action(action: Action, action_hash: bytes) -> list[OpRef]:
         pairs.append((OpType.REGISTER_ADD_LINK, action.base))
     elif isinstance(action, DeleteLink):
         pairs.append((OpType.REGISTER_REMOVE_LINK, action.base))
-    return [OpRef(t, action_hash, basis, op_hash(t, action_hash)) for t, basis in pairs]
+    return [OpRef(t, action_hash, basis) for t, basis in pairs]

@@ -33,12 +33,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX action_author_seq ON action (author_id, seq);
     -- two concurrent writers can never both extend our own chain at the same seq
     CREATE UNIQUE INDEX action_own_seq ON action (author_id, seq) WHERE authored = 1;
+    -- action_id: the first action held that wrote this entry (get by entry hash needs no
+    -- second index on action.entry_hash)
     CREATE TABLE entry (
         id INTEGER PRIMARY KEY,
         hkey INTEGER NOT NULL,
         hash BLOB NOT NULL,
         bytes BLOB NOT NULL,
-        private INTEGER NOT NULL
+        private INTEGER NOT NULL,
+        action_id INTEGER NOT NULL
     );
     CREATE INDEX entry_hkey ON entry (hkey);
     CREATE TABLE chain_head (
@@ -46,18 +49,20 @@ MIGRATIONS: tuple[str, ...] = (
         seq INTEGER NOT NULL,
         hash BLOB NOT NULL
     );
+    -- an op is named by (action, op type): rows append in action order, no random-key index.
+    -- Its hash and basis follow from the action; basis is stored only for registrations, which
+    -- are looked up by it.
     CREATE TABLE dht_op (
-        id INTEGER PRIMARY KEY,
-        hkey INTEGER NOT NULL,
-        hash BLOB NOT NULL,
-        op_type INTEGER NOT NULL,
         action_id INTEGER NOT NULL,
-        basis BLOB NOT NULL,
+        op_type INTEGER NOT NULL,
+        basis BLOB,
         location INTEGER NOT NULL,
         status INTEGER NOT NULL,
-        authored INTEGER NOT NULL
-    );
-    CREATE INDEX dht_op_hkey ON dht_op (hkey);
+        authored INTEGER NOT NULL,
+        PRIMARY KEY (action_id, op_type)
+    ) WITHOUT ROWID;
+    -- registrations are looked up by what they register against (updates, deletes of X)
+    CREATE INDEX dht_op_registration ON dht_op (basis, op_type) WHERE op_type IN (3, 4, 5, 6);
     CREATE TABLE link (
         id INTEGER PRIMARY KEY,
         base BLOB NOT NULL,

@@ -31,7 +31,7 @@ from nodeapp._core.actions import (
     Visibility,
     signed_action_from_parts,
 )
-from nodeapp._core.ops import OpRef
+from nodeapp._core.ops import OpRef, OpType
 from nodeapp.errors import (
     ChainHeadMoved,
     MalformedData,
@@ -43,6 +43,10 @@ from nodeapp.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 DURABILITY_LEVELS = {"normal": "NORMAL", "full": "FULL"}
 BUSY_TIMEOUT_MS = 10_000
+REGISTRATION_OPS = frozenset({
+    OpType.REGISTER_UPDATED_CONTENT, OpType.REGISTER_UPDATED_RECORD,
+    OpType.REGISTER_DELETED_BY, OpType.REGISTER_DELETED_ENTRY_ACTION,
+})
 CACHE_KIB = 64 * 1024
 MMAP_BYTES = 1 << 30
 
@@ -209,19 +213,18 @@ class SqliteStore:
         """
         if not records:
             return
-        db = self._db
         try:
             with self._transaction():
                 author_id = self._agent_id(author)
-                row = db.execute(
+                row = self._db.execute(
                     "SELECT seq, hash FROM chain_head WHERE author_id = ?", (author_id,)
                 ).fetchone()
                 current = ChainHead(row[0], row[1]) if row else None
                 if current != expected_head:
                     raise ChainHeadMoved("the chain head moved while the call ran")
-                self._insert_records(author_id, records, authored=True)
+                self._insert_records(records, authored=True)
                 last = records[-1].signed
-                db.execute(
+                self._db.execute(
                     "INSERT OR REPLACE INTO chain_head (author_id, seq, hash) VALUES (?, ?, ?)",
                     (author_id, last.action.seq, last.hash),
                 )
@@ -229,50 +232,84 @@ class SqliteStore:
             raise ChainHeadMoved(f"another writer took this chain position: {exc}") from exc
 
     def store_received(self, records: Sequence[StagedRecord]) -> int:
-        """Store records received from peers (already validated to ``status``), in one
+        """Store records received from peers (already validated to ``status``) in one
         transaction; actions already held are skipped. Returns how many were new."""
-        fresh = 0
         with self._transaction():
-            for record in records:
-                if self._action_id(record.signed.hash) is not None:
-                    continue
-                author_id = self._agent_id(record.signed.action.author)
-                self._insert_records(author_id, (record,), authored=False)
-                fresh += 1
-        return fresh
+            held = self.held_actions([r.signed.hash for r in records])
+            fresh = [r for r in records if r.signed.hash not in held]
+            self._insert_records(fresh, authored=False)
+        return len(fresh)
 
-    def _insert_records(self, author_id: int, records: Iterable[StagedRecord],
-                        authored: bool) -> None:
+    def held_actions(self, hashes: Sequence[bytes]) -> set[bytes]:
+        """Which of ``hashes`` are stored (one query per 500)."""
+        found: set[bytes] = set()
+        for offset in range(0, len(hashes), 500):
+            chunk = hashes[offset:offset + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT hash FROM action WHERE hkey IN ({marks})", [hkey(h) for h in chunk]
+            ).fetchall()
+            wanted = set(chunk)
+            found.update(r[0] for r in rows if r[0] in wanted)
+        return found
+
+    def _held_entries(self, hashes: Sequence[bytes]) -> set[bytes]:
+        found: set[bytes] = set()
+        for offset in range(0, len(hashes), 500):
+            chunk = hashes[offset:offset + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT hash FROM entry WHERE hkey IN ({marks})", [hkey(h) for h in chunk]
+            ).fetchall()
+            wanted = set(chunk)
+            found.update(r[0] for r in rows if r[0] in wanted)
+        return found
+
+    def _insert_records(self, records: Sequence[StagedRecord], authored: bool) -> None:
+        """Insert in bulk inside the caller's transaction. Ids are assigned here so actions,
+        entries and ops each go in one ``executemany``."""
+        if not records:
+            return
         db = self._db
-        authored_flag = 1 if authored else 0
+        flag = 1 if authored else 0
+        next_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM action").fetchone()[0]
+        actions, entries, ops, linked = [], [], [], []
+        new_entries = {}
         for record in records:
-            signed = record.signed
+            entry_hash = record.signed.action.entry_hash_or_none
+            if record.entry is not None and entry_hash is not None:
+                new_entries.setdefault(entry_hash, record)
+        held_entries = self._held_entries(list(new_entries))
+        for offset, record in enumerate(records):
+            signed, action_id = record.signed, next_id + offset
             action = signed.action
             entry_hash = action.entry_hash_or_none
-            action_id = db.execute(
-                "INSERT INTO action (hkey, hash, author_id, seq, prev, timestamp_us, kind, "
-                "entry_hash, action_bytes, signature, status, authored) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (hkey(signed.hash), signed.hash, author_id, action.seq, action.prev,
-                 action.timestamp_us, int(action.KIND), entry_hash, signed.action_bytes,
-                 signed.signature, int(record.status), authored_flag),
-            ).fetchone()[0]
-            if record.entry is not None and entry_hash is not None:
-                private = action.visibility == Visibility.PRIVATE  # type: ignore[attr-defined]
-                key = hkey(entry_hash)
-                db.execute(
-                    "INSERT INTO entry (hkey, hash, bytes, private) SELECT ?, ?, ?, ? WHERE NOT "
-                    "EXISTS (SELECT 1 FROM entry WHERE hkey = ? AND hash = ?)",
-                    (key, entry_hash, record.entry, int(private), key, entry_hash),
-                )
-            db.executemany(
-                "INSERT INTO dht_op (hkey, hash, op_type, action_id, basis, location, status, "
-                "authored) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(hkey(op.hash), op.hash, int(op.op_type), action_id, op.basis, op.location,
-                  int(record.status), authored_flag) for op in record.ops],
-            )
-            if record.status == Status.VALID:
-                self._index_link(signed, action_id)
+            status = int(record.status)
+            actions.append((action_id, hkey(signed.hash), signed.hash,
+                            self._agent_id(action.author), action.seq, action.prev,
+                            action.timestamp_us, int(action.KIND), entry_hash,
+                            signed.action_bytes, signed.signature, status, flag))
+            if new_entries.get(entry_hash) is record and entry_hash not in held_entries:
+                private = int(action.visibility == Visibility.PRIVATE)  # type: ignore[attr-defined]
+                entries.append((hkey(entry_hash), entry_hash, record.entry, private, action_id))
+            ops.extend((action_id, int(op.op_type),
+                        op.basis if op.op_type in REGISTRATION_OPS else None, op.location, status,
+                        flag) for op in record.ops)
+            if record.status == Status.VALID and isinstance(action, CreateLink | DeleteLink):
+                linked.append((signed, action_id))
+        db.executemany(
+            "INSERT INTO action (id, hkey, hash, author_id, seq, prev, timestamp_us, kind, "
+            "entry_hash, action_bytes, signature, status, authored) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", actions)
+        # the same entry written twice (two authors, or an update back) is stored once
+        db.executemany(
+            "INSERT INTO entry (hkey, hash, bytes, private, action_id) VALUES (?, ?, ?, ?, ?)",
+            entries)
+        db.executemany(
+            "INSERT INTO dht_op (action_id, op_type, basis, location, status, authored) "
+            "VALUES (?, ?, ?, ?, ?, ?)", ops)
+        for signed, action_id in linked:
+            self._index_link(signed, action_id)
 
     def _index_link(self, signed: SignedAction, action_id: int) -> None:
         action = signed.action
@@ -329,14 +366,16 @@ class SqliteStore:
         ).fetchone()
         return row[0] if row else None
 
-    def actions_for_entry(self, entry_hash: bytes) -> list[SignedAction]:
-        """Valid actions that created or updated to this entry, oldest first."""
-        rows = self._db.execute(
-            "SELECT action_bytes, signature FROM action WHERE entry_hash = ? AND status = ? "
-            "ORDER BY timestamp_us",
-            (entry_hash, int(Status.VALID)),
-        ).fetchall()
-        return [self._decode(a, s) for a, s in rows]
+    def first_action_for_entry(self, entry_hash: bytes) -> SignedAction | None:
+        """The first action held that wrote this entry, if it is valid."""
+        row = self._db.execute(
+            "SELECT a.action_bytes, a.signature, a.status FROM entry e JOIN action a "
+            "ON a.id = e.action_id WHERE e.hkey = ? AND e.hash = ?",
+            (hkey(entry_hash), entry_hash),
+        ).fetchone()
+        if row is None or row[2] != Status.VALID:
+            return None
+        return self._decode(row[0], row[1])
 
     def chain(self, author: bytes, *, start_seq: int = 0, end_seq: int | None = None,
               limit: int | None = None) -> Iterator[tuple[SignedAction, Status]]:
@@ -375,12 +414,15 @@ class SqliteStore:
 
     def deletes_of(self, action_hash: bytes) -> list[bytes]:
         """Hashes of valid Delete actions that delete ``action_hash``."""
-        from nodeapp._core.ops import OpType  # local: keeps the import list short
+        return self.registrations(b"\x01" + action_hash, OpType.REGISTER_DELETED_BY)
 
+    def registrations(self, basis: bytes, op_type: int) -> list[bytes]:
+        """Hashes of valid actions registered against ``basis`` (a tagged hash) by an
+        update/delete registration op of ``op_type``."""
         rows = self._db.execute(
             "SELECT a.hash FROM dht_op o JOIN action a ON a.id = o.action_id "
             "WHERE o.basis = ? AND o.op_type = ? AND o.status = ?",
-            (b"\x01" + action_hash, int(OpType.REGISTER_DELETED_BY), int(Status.VALID)),
+            (basis, int(op_type), int(Status.VALID)),
         ).fetchall()
         return [r[0] for r in rows]
 
@@ -427,9 +469,5 @@ class SqliteStore:
 
 def _split_sql(script: str) -> list[str]:
     """Statements of a migration (executescript would commit our transaction early)."""
-    statements = []
-    for chunk in script.split(";"):
-        code = [line for line in chunk.splitlines() if not line.strip().startswith("--")]
-        if "".join(code).strip():
-            statements.append(chunk.strip())
-    return statements
+    code = "\n".join(line for line in script.splitlines() if not line.strip().startswith("--"))
+    return [statement.strip() for statement in code.split(";") if statement.strip()]

@@ -1,0 +1,218 @@
+"""The `nodeapp` command line.
+
+Every command that reports something takes ``--json`` and then prints exactly one JSON object.
+Errors print one line ``error: ...`` on stderr and exit with status 1 (2 for a mistyped command);
+a traceback is a bug.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from nodeapp._core.actions import ActionKind
+from nodeapp._core.hashing import ActionHash
+from nodeapp.errors import KeystoreError, NodeError, UsageError
+from nodeapp.home import NodeHome
+from nodeapp.keystore import KdfCost, keystore_permissions_ok, resolve_passphrase
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="A node of a peer-production network: signed chains, peer validation.")
+network_app = typer.Typer(no_args_is_help=True, help="Create and inspect production networks.")
+app.add_typer(network_app, name="network")
+
+HomeOpt = Annotated[Path, typer.Option("--home", help="The node's home directory.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+PassFileOpt = Annotated[
+    Path | None,
+    typer.Option("--passphrase-file", help="Read the passphrase from the first line of a file."),
+]
+
+
+def _prompt(text: str) -> str:
+    if not sys.stdin.isatty():
+        raise KeystoreError("no passphrase: use --passphrase-file or NODEAPP_PASSPHRASE "
+                            "(stdin is not a terminal)")
+    return typer.prompt(text.rstrip(": "), hide_input=True)
+
+
+def _passphrase(passphrase_file: Path | None, *, confirm: bool = False) -> str:
+    return resolve_passphrase(passphrase_file=passphrase_file, env=os.environ, prompt=_prompt,
+                              confirm=confirm)
+
+
+def _unlock(home: NodeHome, passphrase_file: Path | None) -> str | None:
+    """The passphrase if the keystore needs one (asking only then)."""
+    from nodeapp.keystore import is_encrypted
+
+    home.require()
+    if not keystore_permissions_ok(home.keystore_path):
+        typer.echo(f"warning: {home.keystore_path} is readable by other users; chmod 600 it",
+                   err=True)
+    return _passphrase(passphrase_file) if is_encrypted(home.keystore_path) else None
+
+
+def _emit(as_json: bool, data: dict[str, Any], lines: list[str]) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, sort_keys=True))
+    else:
+        for line in lines:
+            typer.echo(line)
+
+
+@app.command()
+def init(
+    home: HomeOpt,
+    passphrase_file: PassFileOpt = None,
+    insecure_no_passphrase: Annotated[
+        bool, typer.Option("--insecure-no-passphrase", help="Store the key unencrypted (demos).")
+    ] = False,
+    durability: Annotated[
+        str, typer.Option(help="'normal' (survives process crashes) or 'full' (fsync each commit).")
+    ] = "normal",
+    kdf: Annotated[str, typer.Option(help="Key-derivation cost: moderate or interactive.")] = (
+        "moderate"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a node home with a new agent key."""
+    costs = {"moderate": KdfCost.MODERATE, "interactive": KdfCost.INTERACTIVE}
+    if kdf not in costs:
+        raise UsageError(f"--kdf must be one of {', '.join(costs)}")
+    if durability not in ("normal", "full"):
+        raise UsageError("--durability must be 'normal' or 'full'")
+    node = NodeHome(home)
+    passphrase = None if insecure_no_passphrase else _passphrase(passphrase_file, confirm=True)
+    node.init(passphrase, encrypted=not insecure_no_passphrase, cost=costs[kdf],
+              durability=durability)
+    status = node.status()
+    _emit(as_json, status, [f"initialised {home}", f"agent   {status['agent']}",
+                            f"peer id {status['peer_id']}"])
+
+
+@network_app.command("create")
+def network_create(
+    home: HomeOpt,
+    name: Annotated[str, typer.Option(help="A name people will recognise.")],
+    replication_factor: Annotated[int, typer.Option(min=1, max=50)] = 5,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a production network with this agent as steward; prints the DNA hash."""
+    node = NodeHome(home)
+    passphrase = _unlock(node, passphrase_file)
+    manifest = node.create_network(name, passphrase, {"replication_factor": replication_factor})
+    data = {"dna_hash": str(manifest.hash), "name": manifest.name,
+            "stewards": manifest.properties["stewards"],
+            "integrity_zomes": [z.name for z in manifest.integrity_zomes]}
+    _emit(as_json, data, [str(manifest.hash)])
+
+
+@app.command()
+def status(home: HomeOpt, as_json: JsonOpt = False) -> None:
+    """Agent key, peer id, DNA hash, chain length and head, store size."""
+    data = NodeHome(home).status()
+    width = max(len(k) for k in data)
+    _emit(as_json, data, [f"{k:<{width}}  {'-' if v is None else v}" for k, v in data.items()])
+
+
+@app.command()
+def chain(
+    home: HomeOpt,
+    limit: Annotated[int | None, typer.Option(min=1, help="Show at most this many actions.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """This agent's own chain, one action a line: seq, kind, hash, time."""
+    node = NodeHome(home)
+    agent = node.public_key()
+    rows = []
+    with node.open_store() as store:
+        for signed, state in store.chain(agent, limit=limit):
+            action = signed.action
+            when = datetime.fromtimestamp(action.timestamp_us / 1e6, UTC)
+            rows.append({"seq": action.seq, "kind": ActionKind(action.KIND).name,
+                         "hash": str(ActionHash(signed.hash)),
+                         "time": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                         "status": state.name})
+    _emit(as_json, {"actions": rows},
+          [f"{r['seq']:>6}  {r['kind']:<22} {r['hash']}  {r['time']}" for r in rows])
+
+
+@app.command()
+def call(
+    home: HomeOpt,
+    zome: Annotated[str, typer.Argument(help="Zome name, e.g. example.")],
+    fn: Annotated[str, typer.Argument(help="Function name, e.g. create_note.")],
+    payload: Annotated[str, typer.Argument(help="The input as JSON.")] = "null",
+    passphrase_file: PassFileOpt = None,
+) -> None:
+    """Call a zome function on this node and print its output as JSON."""
+    try:
+        parsed = json.loads(payload)
+    except ValueError as exc:
+        raise UsageError(f"the input is not JSON: {exc}") from exc
+    node = NodeHome(home)
+    conductor = node.open_conductor(_unlock(node, passphrase_file))
+    try:
+        output = conductor.call_json(zome, fn, parsed)
+    finally:
+        conductor.store.close()
+    typer.echo(json.dumps({"output": output}, sort_keys=True))
+
+
+@app.command()
+def audit(home: HomeOpt, as_json: JsonOpt = False) -> None:
+    """Audit every chain held here (seq gaps, broken links, clock regressions, forks)."""
+    from nodeapp._core.hashing import AgentPubKey
+    from nodeapp.kernels import audit_chains
+
+    with NodeHome(home).open_store() as store:
+        cols = store.audit_columns()
+    result = audit_chains(cols["author_id"], cols["seq"], cols["prev_hash"], cols["own_hash"],
+                          cols["timestamp"])
+    authors = []
+    for index, pubkey in enumerate(cols["authors"]):
+        authors.append({"agent": str(AgentPubKey(bytes(pubkey))),
+                        "actions": int(result.rows[index]), "problems": result.problems(index)})
+    bad = [a for a in authors if a["problems"]]
+    lines = [f"{len(authors)} chains, {len(bad)} with problems"]
+    lines += [f"{a['agent']}: {'; '.join(a['problems'])}" for a in bad]
+    _emit(as_json, {"chains": len(authors), "authors": authors}, lines)
+
+
+def main() -> None:
+    """Entry point: run the app, turning node errors into one clear line."""
+    try:
+        app(standalone_mode=False)
+    except NodeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except _CLICK_ERRORS as exc:  # typos, missing options: click's usage errors
+        exc.show()
+        sys.exit(exc.exit_code)
+
+
+def _click_error_classes() -> tuple[type[Exception], ...]:
+    # newer typer vendors click as typer._click; older ones use click itself
+    classes: list[type[Exception]] = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            classes.append(__import__(module, fromlist=["ClickException"]).ClickException)
+        except ImportError:
+            pass
+    return tuple(classes)
+
+
+_CLICK_ERRORS = _click_error_classes()
+
+
+if __name__ == "__main__":
+    main()

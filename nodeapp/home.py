@@ -1,0 +1,168 @@
+"""A node's home directory: what is in it and how it is opened.
+
+Layout (every file written atomically, the keystore 0600):
+    keystore.json   the agent key, encrypted at rest unless the user opted out
+    config.json     node settings (durability, ...)
+    dna.cbor        the network's DNA manifest, once the node has created or joined one
+    node.db         the SQLite store (plus -wal / -shm while open)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dna import PRODUCTION_ZOMES, build_manifest, load_dna
+from nodeapp._core.dna import DnaManifest, manifest_from_bytes
+from nodeapp._core.hashing import ActionHash, AgentPubKey, DnaHash
+from nodeapp.conductor import Conductor
+from nodeapp.errors import HomeError, MalformedData, StoreCorrupted
+from nodeapp.identity import peer_id_of
+from nodeapp.keystore import (
+    AgentKey,
+    KdfCost,
+    generate_agent_key,
+    read_keystore,
+    read_public_key,
+    write_keystore,
+)
+from nodeapp.store import SqliteStore
+
+CONFIG_VERSION = 1
+DEFAULT_CONFIG: dict[str, Any] = {"version": CONFIG_VERSION, "durability": "normal"}
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class NodeHome:
+    """Paths and operations of one node home."""
+
+    path: Path
+
+    @property
+    def keystore_path(self) -> Path:
+        return self.path / "keystore.json"
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def dna_path(self) -> Path:
+        return self.path / "dna.cbor"
+
+    @property
+    def db_path(self) -> Path:
+        return self.path / "node.db"
+
+    # --- creation ----------------------------------------------------------------------
+
+    def init(self, passphrase: str | None, *, encrypted: bool = True,
+             cost: KdfCost = KdfCost.MODERATE, durability: str = "normal") -> AgentKey:
+        """Create the home: a new agent key, config and an empty store."""
+        if self.keystore_path.exists():
+            raise HomeError(f"{self.path} is already a node home (keystore.json exists)")
+        self.path.mkdir(parents=True, exist_ok=True)
+        key = generate_agent_key()
+        write_keystore(self.keystore_path, key, passphrase, encrypted=encrypted, cost=cost)
+        config = dict(DEFAULT_CONFIG, durability=durability)
+        _write_atomic(self.config_path, json.dumps(config, indent=2).encode() + b"\n")
+        SqliteStore(self.db_path, durability=durability).close()
+        return key
+
+    def require(self) -> None:
+        """Refuse to go on in a directory that is not a node home."""
+        if not self.keystore_path.exists():
+            raise HomeError(f"{self.path} is not a node home: run `nodeapp init --home {self.path}`")
+
+    def config(self) -> dict[str, Any]:
+        """The node's settings."""
+        self.require()
+        try:
+            value = json.loads(self.config_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise HomeError(f"{self.config_path} is unreadable: {exc}") from exc
+        if not isinstance(value, dict) or value.get("version") != CONFIG_VERSION:
+            raise HomeError(f"{self.config_path} is not a config this version understands")
+        return value
+
+    # --- opening -----------------------------------------------------------------------
+
+    def public_key(self) -> bytes:
+        """The agent's public key (needs no passphrase)."""
+        self.require()
+        return read_public_key(self.keystore_path)
+
+    def open_store(self) -> SqliteStore:
+        """The node's store, with the configured durability."""
+        return SqliteStore(self.db_path, durability=self.config().get("durability", "normal"))
+
+    def manifest(self) -> DnaManifest | None:
+        """The DNA this node runs, or None before it created or joined a network."""
+        if not self.dna_path.exists():
+            return None
+        try:
+            return manifest_from_bytes(self.dna_path.read_bytes())
+        except MalformedData as exc:
+            raise StoreCorrupted(f"{self.dna_path} is not a valid DNA manifest: {exc}") from exc
+
+    def open_conductor(self, passphrase: str | None) -> Conductor:
+        """Unlock the key and run the node's DNA over its store."""
+        manifest = self.manifest()
+        if manifest is None:
+            raise HomeError("this node is in no network yet: run `nodeapp network create` or "
+                            "`nodeapp join`")
+        key = read_keystore(self.keystore_path, passphrase)
+        return Conductor(self.open_store(), load_dna(manifest), key)
+
+    def create_network(self, name: str, passphrase: str | None,
+                       properties: dict[str, Any] | None = None) -> DnaManifest:
+        """Make this agent the steward of a new network and write its genesis."""
+        self.require()
+        if self.dna_path.exists():
+            raise HomeError(f"{self.path} already belongs to a network; use a new home")
+        key = read_keystore(self.keystore_path, passphrase)
+        manifest = build_manifest(name, secrets.token_hex(16), [AgentPubKey(key.public_key)],
+                                  PRODUCTION_ZOMES, properties)
+        conductor = Conductor(self.open_store(), load_dna(manifest), key)
+        try:
+            conductor.genesis()
+        finally:
+            conductor.store.close()
+        _write_atomic(self.dna_path, manifest.to_bytes())
+        return manifest
+
+    # --- reports -----------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """What `nodeapp status` reports."""
+        public_key = self.public_key()
+        manifest = self.manifest()
+        with self.open_store() as store:
+            head = store.chain_head(public_key)
+            counts = store.counts()
+            size = store.size_bytes()
+        return {
+            "home": str(self.path),
+            "agent": str(AgentPubKey(public_key)),
+            "peer_id": peer_id_of(public_key),
+            "dna_hash": str(DnaHash(manifest.hash.raw)) if manifest else None,
+            "network": manifest.name if manifest else None,
+            "chain_length": head.seq + 1 if head else 0,
+            "chain_head": str(ActionHash(head.hash)) if head else None,
+            "actions_held": counts["action"],
+            "ops_held": counts["dht_op"],
+            "store_bytes": size,
+        }

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Benchmark of the node core: commits, validation, chain audit, commit latency at 1M actions.
+
+Prints one JSON object with ``--json``. Every figure that has a physical ceiling is given with
+that ceiling measured in the same run (raw PyNaCl verify), so the ratio means something on a
+noisy machine. Single core: nothing here uses threads.
+
+    python scripts/bench_core.py --json                 # full run (about 3-5 minutes)
+    python scripts/bench_core.py --json --quick         # smaller sizes, for a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nacl.signing
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dna import PRODUCTION_ZOMES, build_manifest, load_dna  # noqa: E402
+from nodeapp._core.canonical import decode_shallow, encode_flat  # noqa: E402
+from nodeapp._core.hashing import AgentPubKey  # noqa: E402
+from nodeapp.conductor import Conductor  # noqa: E402
+from nodeapp.kernels import audit_chains, audit_chains_reference, warm_up  # noqa: E402
+from nodeapp.keystore import generate_agent_key  # noqa: E402
+from nodeapp.store import SqliteStore  # noqa: E402
+from nodeapp.testing import iter_chain  # noqa: E402
+
+BODY = "x" * 480  # with the title and CBOR framing the entry is ~500 bytes
+
+
+def percentile(values: list[float], q: float) -> float:
+    """q-th percentile (0-100) of a list."""
+    return float(np.percentile(np.asarray(values), q))
+
+
+def new_conductor(root: Path, name: str, durability: str) -> Conductor:
+    key = generate_agent_key()
+    dna = load_dna(build_manifest("bench", "seed", [AgentPubKey(key.public_key)],
+                                  PRODUCTION_ZOMES))
+    conductor = Conductor(SqliteStore(root / f"{name}.db", durability=durability), dna, key)
+    conductor.genesis()
+    return conductor
+
+
+def time_commits(conductor: Conductor, calls: int) -> tuple[float, list[float]]:
+    """(calls per second, per-call latencies in ms) for one-entry zome calls."""
+    payload = {"title": "t", "body": BODY, "index_by_author": False}
+    latencies = []
+    start = time.perf_counter()
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        conductor.call("example", "create_note", payload)
+        latencies.append((time.perf_counter() - t0) * 1000)
+    return calls / (time.perf_counter() - start), latencies
+
+
+def bench_commits(root: Path, calls: int, durability: str) -> dict[str, float]:
+    conductor = new_conductor(root, f"commit-{durability}", durability)
+    time_commits(conductor, min(200, calls))  # warm caches and statement cache
+    rate, lat = time_commits(conductor, calls)
+    conductor.store.close()
+    return {"rate": rate, "p50": percentile(lat, 50), "p99": percentile(lat, 99)}
+
+
+def bench_validate(root: Path, actions: int, batch: int) -> dict[str, float]:
+    """Ingest another agent's chain from CBOR frames of ``batch`` records; compare with bare
+    verify of the same bytes. The two are timed in alternation, batch by batch, so that a
+    change in machine speed during the run affects both the same way."""
+    receiver = new_conductor(root, "validate", "normal")
+    author = generate_agent_key()
+    records = [r.wire() for r in iter_chain(author, receiver.dna.hash, actions)]
+    frames = [encode_flat([list(r) for r in records[i:i + batch]])
+              for i in range(0, len(records), batch)]
+    verify_key = nacl.signing.VerifyKey(author.public_key)
+    validate_s = verify_s = 0.0
+    stored = 0
+    for frame, offset in zip(frames, range(0, len(records), batch), strict=True):
+        start = time.perf_counter()
+        report = receiver.ingest(decode_shallow(frame, size_max=64 << 20))
+        validate_s += time.perf_counter() - start
+        if report.rejected or report.unresolved:
+            raise SystemExit(f"benchmark chain was not accepted: {report.rejected[:1]}")
+        stored += report.stored
+        start = time.perf_counter()
+        for action_bytes, signature, _entry in records[offset:offset + batch]:
+            verify_key.verify(action_bytes, signature)
+        verify_s += time.perf_counter() - start
+    receiver.store.close()
+    return {"validate_per_s": stored / validate_s, "raw_verify_per_s": len(records) / verify_s}
+
+
+def audit_columns(authors: int, per_author: int, seed: int = 7) -> dict[str, np.ndarray]:
+    """Valid synthetic chains as the store's audit columns (hash values are random bytes)."""
+    rng = np.random.default_rng(seed)
+    n = authors * per_author
+    own = rng.integers(0, 256, size=(n, 32), dtype=np.uint8)
+    prev = np.zeros_like(own)
+    prev[1:] = own[:-1]
+    prev[::per_author] = 0
+    return {
+        "author_id": np.repeat(np.arange(authors, dtype=np.int64), per_author),
+        "seq": np.tile(np.arange(per_author, dtype=np.int64), authors),
+        "prev_hash": prev,
+        "own_hash": own,
+        "timestamp": np.tile(np.arange(per_author, dtype=np.int64) * 1000, authors),
+    }
+
+
+def bench_audit(rows: int, reference_rows: int) -> dict[str, float]:
+    warm_up()
+    cols = audit_columns(rows // 1000, 1000)
+    best = min(_timed(lambda: audit_chains(**cols)) for _ in range(5))
+    ref_cols = audit_columns(reference_rows // 1000, 1000)
+    ref = _timed(lambda: audit_chains_reference(**ref_cols))
+    return {"numba": rows / best, "python": reference_rows / ref}
+
+
+def _timed(fn: object) -> float:
+    start = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - start
+
+
+def bench_commit_at_size(root: Path, chain_actions: int, calls: int) -> dict[str, float]:
+    """Commit latency on a chain that already holds ``chain_actions`` actions."""
+    key = generate_agent_key()
+    dna = load_dna(build_manifest("bench", "seed", [AgentPubKey(key.public_key)],
+                                  PRODUCTION_ZOMES))
+    store = SqliteStore(root / "big.db")
+    chunk: list = []
+    head = None
+    for record in iter_chain(key, dna.hash, chain_actions - 3):
+        chunk.append(record.staged())
+        if len(chunk) == 20_000:
+            store.commit_own(key.public_key, chunk, head)
+            head = store.chain_head(key.public_key)
+            chunk = []
+    if chunk:
+        store.commit_own(key.public_key, chunk, head)
+    store.close()
+    conductor = Conductor(SqliteStore(root / "big.db"), dna, key)
+    time_commits(conductor, min(200, calls))
+    _, lat = time_commits(conductor, calls)
+    held = conductor.store.counts()["action"]
+    conductor.store.close()
+    return {"p50": percentile(lat, 50), "held": held}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
+    args = parser.parse_args()
+    size = {
+        "calls": 500 if args.quick else 3000,
+        "validate": 2000 if args.quick else 20_000,
+        "audit_rows": 100_000 if args.quick else 1_000_000,
+        "audit_ref_rows": 20_000 if args.quick else 200_000,
+        "big_chain": 20_000 if args.quick else 1_000_000,
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-core-") as tmp:
+        root = Path(tmp)
+        normal = bench_commits(root, size["calls"], "normal")
+        full = bench_commits(root, size["calls"] // 3, "full")
+        validate = bench_validate(root, size["validate"], batch=500)
+        audit = bench_audit(size["audit_rows"], size["audit_ref_rows"])
+        # the empty-chain figure is re-measured right before the big one: same machine state
+        (root / "small").mkdir()
+        (root / "big").mkdir()
+        small = bench_commit_at_size(root / "small", 3 + 1000, size["calls"])
+        big = bench_commit_at_size(root / "big", size["big_chain"], size["calls"])
+    result = {
+        "commits_per_s": round(normal["rate"]),
+        "commit_p50_ms": round(normal["p50"], 4),
+        "commit_p99_ms": round(normal["p99"], 4),
+        "commits_per_s_fsync_each": round(full["rate"]),
+        "commit_p50_ms_fsync_each": round(full["p50"], 4),
+        "validate_per_s": round(validate["validate_per_s"]),
+        "raw_verify_per_s": round(validate["raw_verify_per_s"]),
+        "validate_ratio": round(validate["validate_per_s"] / validate["raw_verify_per_s"], 3),
+        "audit_rows_per_s_numba": round(audit["numba"]),
+        "audit_rows_per_s_python": round(audit["python"]),
+        "audit_speedup": round(audit["numba"] / audit["python"], 1),
+        "commit_p50_ms_small_chain": round(small["p50"], 4),
+        "commit_p50_ms_at_1m": round(big["p50"], 4),
+        "chain_actions_at_1m": big["held"],
+        "commit_at_1m_ratio": round(big["p50"] / small["p50"], 3),
+        "quick": args.quick,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:28} {value}")
+
+
+if __name__ == "__main__":
+    main()
