@@ -124,7 +124,7 @@ def status(home: HomeOpt, as_json: JsonOpt = False) -> None:
 @app.command()
 def chain(
     home: HomeOpt,
-    limit: Annotated[int | None, typer.Option(min=1, help="Show at most this many actions.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Show at most this many.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """This agent's own chain, one action a line: seq, kind, hash, time."""

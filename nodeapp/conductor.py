@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nacl.bindings import crypto_sign
+from pydantic import ValidationError as PydanticValidationError
 
 from dna.loader import LoadedDna
 from nodeapp._core.actions import (
@@ -24,18 +25,19 @@ from nodeapp._core.actions import (
     Dna,
     InitZomesComplete,
     SignedAction,
-    signed_action_from_parts,
     sign_action,
+    signed_action_from_parts,
 )
 from nodeapp._core.app_validation import app_validate
-from nodeapp._core.integrity import Invalid, Unresolved
-from nodeapp._core.ops import OpType, ops_for_action
+from nodeapp._core.integrity import Invalid, Unresolved, Valid
+from nodeapp._core.ops import OpType
 from nodeapp._core.sys_validation import sys_validate
-from nodeapp.coordinator import Coordinator, to_jsonable
+from nodeapp.coordinator import Coordinator, ZomeFunction, to_jsonable
 from nodeapp.errors import (
     AppValidationError,
     ChainHeadMoved,
     MalformedData,
+    NodeError,
     SysValidationError,
     UnresolvedDependencies,
     ZomeCallError,
@@ -125,7 +127,7 @@ class Conductor:
         prev = None
         for build in builders:
             signed = sign_action(build(prev), self._sign)
-            scratch.add(StagedRecord(signed, None, ops_for_action(signed.action, signed.hash)))
+            scratch.add(StagedRecord(signed, None))
             prev = signed.hash
         self._validate_staged(scratch, None)
         self._commit(scratch)
@@ -154,7 +156,7 @@ class Conductor:
             api = ZomeApi(zome=self.dna.zomes[zome_index], zome_index=zome_index,
                           agent=self.agent, sign=self._sign, now_us=self.clock_us(),
                           store=self.store, scratch=scratch, all_zomes=self.dna.zomes)
-            output = function.fn(api) if function.input_model is None else function.fn(api, parsed)
+            output = self._run_function(zome, function, api, parsed)
             if not scratch.records:
                 return output
             self._validate_staged(scratch, head_action)
@@ -164,6 +166,24 @@ class Conductor:
                 continue
             return output
         raise ChainHeadMoved(f"gave up after {CALL_ATTEMPTS_MAX} attempts: the chain kept moving")
+
+    @staticmethod
+    def _run_function(zome: str, function: ZomeFunction, api: ZomeApi, parsed: Any) -> Any:
+        """Run coordinator code; its failures become one typed error naming the function."""
+        try:
+            if function.input_model is None:
+                return function.fn(api)
+            return function.fn(api, parsed)
+        except NodeError:
+            raise
+        except PydanticValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ZomeCallError(f"{zome}.{function.name}: {exc.title}.{where}: {first['msg']}"
+                                ) from exc
+        except Exception as exc:  # noqa: BLE001 - coordinator code is the zome author's
+            raise ZomeCallError(f"{zome}.{function.name} failed: {type(exc).__name__}: {exc}"
+                                ) from exc
 
     def call_json(self, zome: str, fn: str, payload: Any = None) -> Any:
         """Like :meth:`call`, with the output as plain JSON data."""
@@ -175,7 +195,7 @@ class Conductor:
         for record in scratch.records:
             sys_validate(record.signed, prev=prev, entry=record.entry, dna=self.dna.types,
                          received=False, verify=False)
-            result = app_validate([op.op_type for op in record.ops], record.signed, record.entry,
+            result = app_validate(record.op_types(), record.signed, record.entry,
                                   self.dna.zomes, ctx)
             if isinstance(result, Invalid):
                 raise AppValidationError("app", result.reason)
@@ -205,31 +225,28 @@ class Conductor:
             except MalformedData as exc:
                 report.rejected.append((None, f"malformed: {exc}"))
         held = self.store.held_actions([signed.hash for signed, _ in decoded])
+        types, zomes = self.dna.types, self.dna.zomes
         for signed, entry in decoded:
             if signed.hash in held or batch.find(signed.hash) is not None:
                 report.duplicates += 1
                 continue
-            prev = None
-            if signed.action.prev is not None:
-                prev = self._find_prev(signed.action.prev, batch)
-                if prev is None:
-                    report.unresolved.append((signed.hash, (signed.action.prev,)))
-                    continue
+            prev_hash = signed.action.prev
+            prev = None if prev_hash is None else self._find_prev(prev_hash, batch)
+            if prev_hash is not None and prev is None:
+                report.unresolved.append((signed.hash, (prev_hash,)))
+                continue
             try:
-                sys_validate(signed, prev=prev, entry=entry, dna=self.dna.types, received=True,
-                             now_us=now)
+                sys_validate(signed, prev=prev, entry=entry, dna=types, received=True, now_us=now)
             except SysValidationError as exc:
                 report.rejected.append((signed.hash, str(exc)))
                 continue
-            result = app_validate(_RECORD_OPS, signed, entry, self.dna.zomes, ctx)
-            if isinstance(result, Invalid):
+            result = app_validate(_RECORD_OPS, signed, entry, zomes, ctx)
+            if type(result) is Valid:
+                batch.add(StagedRecord(signed, entry, Status.VALID))
+            elif isinstance(result, Invalid):
                 report.rejected.append((signed.hash, f"app: {result.reason}"))
-                continue
-            if isinstance(result, Unresolved):
+            else:
                 report.unresolved.append((signed.hash, result.deps))
-                continue
-            batch.add(StagedRecord(signed, entry, ops_for_action(signed.action, signed.hash),
-                                   Status.VALID))
         report.stored = self.store.store_received(batch.records)
         return report
 

@@ -49,7 +49,7 @@ class ZomeCallError(UsageError):
 
 
 class InvalidHash(UsageError):
-    """Raised when a printable hash string is malformed, of the wrong kind, or fails its checksum."""
+    """Raised when a printable hash is malformed, of the wrong kind, or fails its checksum."""
 
 
 # --- remote misbehaviour ------------------------------------------------------------------

@@ -85,7 +85,8 @@ class NodeHome:
     def require(self) -> None:
         """Refuse to go on in a directory that is not a node home."""
         if not self.keystore_path.exists():
-            raise HomeError(f"{self.path} is not a node home: run `nodeapp init --home {self.path}`")
+            raise HomeError(f"{self.path} is not a node home: "
+                            f"run `nodeapp init --home {self.path}`")
 
     def config(self) -> dict[str, Any]:
         """The node's settings."""

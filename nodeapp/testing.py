@@ -19,7 +19,6 @@ from nodeapp._core.actions import (
 )
 from nodeapp._core.hashing import blake2b_256
 from nodeapp._core.integrity import encode_entry
-from nodeapp._core.ops import ops_for_action
 from nodeapp.conductor import make_signer
 from nodeapp.keystore import AgentKey
 from nodeapp.store import StagedRecord
@@ -46,8 +45,7 @@ class BuiltRecord:
 
     def staged(self) -> StagedRecord:
         """As the store takes it."""
-        return StagedRecord(self.signed, self.entry,
-                            ops_for_action(self.signed.action, self.signed.hash))
+        return StagedRecord(self.signed, self.entry)
 
     def wire(self) -> tuple[bytes, bytes, bytes | None]:
         """As a frame carries it: (action bytes, signature, entry bytes or None)."""

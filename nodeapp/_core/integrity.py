@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from nodeapp._core.actions import Action, SignedAction, Visibility
-from nodeapp._core.canonical import contains_float, decode_shallow, encode
+from nodeapp._core.canonical import contains_float, decode_hashed, encode
 from nodeapp._core.limits import ENTRY_BYTES_MAX
 from nodeapp._core.ops import OpType
 from nodeapp.errors import MalformedData
@@ -100,7 +100,7 @@ class LinkDef:
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Op:
     """What ``validate`` sees: the op type, the action and (for entry ops) the decoded entry."""
 
@@ -174,7 +174,7 @@ def decode_entry(data: bytes, entry_def: EntryDef) -> BaseModel:
 
     Entry models may not declare floats (checked when the zome is built); a float offered for
     an int field is refused here rather than silently rounded."""
-    value = decode_shallow(data, size_max=ENTRY_BYTES_MAX)
+    value = decode_hashed(data, size_max=ENTRY_BYTES_MAX)
     if _may_hold_float(data) and contains_float(value):
         raise MalformedData(f"{entry_def.name} holds a float; ledger data holds integers")
     try:

@@ -73,23 +73,67 @@ def _tag(kind: HashKind, raw: bytes) -> bytes:
     return bytes((kind,)) + raw
 
 
+def basis_of(op_type: OpType, action: Action, action_hash: bytes) -> bytes:
+    """Kind-tagged hash where an op of this type lives on the DHT."""
+    if op_type == OpType.STORE_RECORD:
+        return _tag(HashKind.ACTION, action_hash)
+    if op_type == OpType.REGISTER_AGENT_ACTIVITY:
+        return _tag(HashKind.AGENT, action.author)
+    if op_type == OpType.STORE_ENTRY:
+        return _tag(HashKind.ENTRY, action.entry_hash)  # type: ignore[attr-defined]
+    if op_type == OpType.REGISTER_UPDATED_CONTENT:
+        return _tag(HashKind.ENTRY, action.original_entry)  # type: ignore[attr-defined]
+    if op_type == OpType.REGISTER_UPDATED_RECORD:
+        return _tag(HashKind.ACTION, action.original_action)  # type: ignore[attr-defined]
+    if op_type == OpType.REGISTER_DELETED_BY:
+        return _tag(HashKind.ACTION, action.deletes_action)  # type: ignore[attr-defined]
+    if op_type == OpType.REGISTER_DELETED_ENTRY_ACTION:
+        return _tag(HashKind.ENTRY, action.deletes_entry)  # type: ignore[attr-defined]
+    return action.base  # type: ignore[attr-defined]  # add / remove link: at the link base
+
+
+_BASE = (OpType.STORE_RECORD, OpType.REGISTER_AGENT_ACTIVITY)
+_EXTRA_BY_CLASS: dict[type, tuple[OpType, ...]] = {
+    Update: (OpType.REGISTER_UPDATED_CONTENT, OpType.REGISTER_UPDATED_RECORD),
+    Delete: (OpType.REGISTER_DELETED_BY, OpType.REGISTER_DELETED_ENTRY_ACTION),
+    CreateLink: (OpType.REGISTER_ADD_LINK,),
+    DeleteLink: (OpType.REGISTER_REMOVE_LINK,),
+}
+REGISTRATION_OPS = frozenset({
+    OpType.REGISTER_UPDATED_CONTENT, OpType.REGISTER_UPDATED_RECORD,
+    OpType.REGISTER_DELETED_BY, OpType.REGISTER_DELETED_ENTRY_ACTION,
+})
+
+
+def op_types_for(action: Action) -> tuple[OpType, ...]:
+    """The op types an action yields, StoreRecord first."""
+    types = _BASE
+    if isinstance(action, Create | Update) and action.visibility == Visibility.PUBLIC:
+        types = (*types, OpType.STORE_ENTRY)
+    extra = _EXTRA_BY_CLASS.get(type(action))
+    return (*types, *extra) if extra else types
+
+
+def op_mask(op_types: tuple[OpType, ...]) -> int:
+    """Bit set of op types (bit n = OpType n), as the store records which ops it holds."""
+    mask = 0
+    for op_type in op_types:
+        mask |= 1 << op_type
+    return mask
+
+
+_MASKS: dict[tuple[type, int], int] = {}
+
+
+def op_mask_for(action: Action) -> int:
+    """:func:`op_mask` of every op the action yields (memoised per kind and visibility)."""
+    key = (type(action), getattr(action, "visibility", 0))
+    mask = _MASKS.get(key)
+    if mask is None:
+        mask = _MASKS[key] = op_mask(op_types_for(action))
+    return mask
+
+
 def ops_for_action(action: Action, action_hash: bytes) -> list[OpRef]:
     """All ops an action yields, StoreRecord first."""
-    pairs: list[tuple[OpType, bytes]] = [
-        (OpType.STORE_RECORD, _tag(HashKind.ACTION, action_hash)),
-        (OpType.REGISTER_AGENT_ACTIVITY, _tag(HashKind.AGENT, action.author)),
-    ]
-    if isinstance(action, Create | Update) and action.visibility == Visibility.PUBLIC:
-        pairs.append((OpType.STORE_ENTRY, _tag(HashKind.ENTRY, action.entry_hash)))
-    if isinstance(action, Update):
-        pairs.append((OpType.REGISTER_UPDATED_CONTENT, _tag(HashKind.ENTRY, action.original_entry)))
-        pairs.append((OpType.REGISTER_UPDATED_RECORD, _tag(HashKind.ACTION, action.original_action)))
-    elif isinstance(action, Delete):
-        pairs.append((OpType.REGISTER_DELETED_BY, _tag(HashKind.ACTION, action.deletes_action)))
-        pairs.append((OpType.REGISTER_DELETED_ENTRY_ACTION,
-                      _tag(HashKind.ENTRY, action.deletes_entry)))
-    elif isinstance(action, CreateLink):
-        pairs.append((OpType.REGISTER_ADD_LINK, action.base))
-    elif isinstance(action, DeleteLink):
-        pairs.append((OpType.REGISTER_REMOVE_LINK, action.base))
-    return [OpRef(t, action_hash, basis) for t, basis in pairs]
+    return [OpRef(t, action_hash, basis_of(t, action, action_hash)) for t in op_types_for(action)]

@@ -10,7 +10,7 @@ B-trees shallow and cache-resident, and lookups still compare the full hash (a p
 from __future__ import annotations
 
 MIGRATIONS: tuple[str, ...] = (
-    # 1: chain, entries, DHT ops with validation status, links, own chain head.
+    # 1: chain, entries, held DHT ops with validation status, registrations, links, own head.
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
     CREATE TABLE agent (id INTEGER PRIMARY KEY, pubkey BLOB NOT NULL UNIQUE);
@@ -23,11 +23,11 @@ MIGRATIONS: tuple[str, ...] = (
         prev BLOB,
         timestamp_us INTEGER NOT NULL,
         kind INTEGER NOT NULL,
-        entry_hash BLOB,
         action_bytes BLOB NOT NULL,
         signature BLOB NOT NULL,
         status INTEGER NOT NULL,
-        authored INTEGER NOT NULL
+        authored INTEGER NOT NULL,
+        ops INTEGER NOT NULL
     );
     CREATE INDEX action_hkey ON action (hkey);
     CREATE INDEX action_author_seq ON action (author_id, seq);
@@ -49,20 +49,16 @@ MIGRATIONS: tuple[str, ...] = (
         seq INTEGER NOT NULL,
         hash BLOB NOT NULL
     );
-    -- an op is named by (action, op type): rows append in action order, no random-key index.
-    -- Its hash and basis follow from the action; basis is stored only for registrations, which
-    -- are looked up by it.
-    CREATE TABLE dht_op (
-        action_id INTEGER NOT NULL,
+    -- DHT ops held: every op is a view of one action, judged with it, so the action row
+    -- records which ops this node holds (bit n = op type n) and their common status. Only
+    -- registrations (updates and deletes of X) are looked up by their basis, so only they
+    -- get rows of their own.
+    CREATE TABLE registration (
+        basis BLOB NOT NULL,
         op_type INTEGER NOT NULL,
-        basis BLOB,
-        location INTEGER NOT NULL,
-        status INTEGER NOT NULL,
-        authored INTEGER NOT NULL,
-        PRIMARY KEY (action_id, op_type)
-    ) WITHOUT ROWID;
-    -- registrations are looked up by what they register against (updates, deletes of X)
-    CREATE INDEX dht_op_registration ON dht_op (basis, op_type) WHERE op_type IN (3, 4, 5, 6);
+        action_id INTEGER NOT NULL
+    );
+    CREATE INDEX registration_basis ON registration (basis, op_type);
     CREATE TABLE link (
         id INTEGER PRIMARY KEY,
         base BLOB NOT NULL,

@@ -16,7 +16,8 @@ Rules:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+import struct
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -26,12 +27,21 @@ import numpy as np
 
 from nodeapp._core.actions import (
     CreateLink,
+    Delete,
     DeleteLink,
     SignedAction,
+    Update,
     Visibility,
     signed_action_from_parts,
 )
-from nodeapp._core.ops import OpRef, OpType
+from nodeapp._core.ops import (
+    REGISTRATION_OPS,
+    OpType,
+    basis_of,
+    op_mask,
+    op_mask_for,
+    op_types_for,
+)
 from nodeapp.errors import (
     ChainHeadMoved,
     MalformedData,
@@ -43,10 +53,8 @@ from nodeapp.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 DURABILITY_LEVELS = {"normal": "NORMAL", "full": "FULL"}
 BUSY_TIMEOUT_MS = 10_000
-REGISTRATION_OPS = frozenset({
-    OpType.REGISTER_UPDATED_CONTENT, OpType.REGISTER_UPDATED_RECORD,
-    OpType.REGISTER_DELETED_BY, OpType.REGISTER_DELETED_ENTRY_ACTION,
-})
+WAL_CHECKPOINT_PAGES = 10_000
+
 CACHE_KIB = 64 * 1024
 MMAP_BYTES = 1 << 30
 
@@ -62,12 +70,17 @@ class Status(IntEnum):
 
 @dataclass(frozen=True)
 class StagedRecord:
-    """One action ready to be written, with its entry and the ops it yields."""
+    """One action ready to be written, with its entry; ``held_ops`` are the ops of it this node
+    holds (None: every op the action yields, as for our own actions)."""
 
     signed: SignedAction
     entry: bytes | None
-    ops: Sequence[OpRef]
     status: Status = Status.VALID
+    held_ops: tuple[OpType, ...] | None = None
+
+    def op_types(self) -> tuple[OpType, ...]:
+        """The ops held."""
+        return op_types_for(self.signed.action) if self.held_ops is None else self.held_ops
 
 
 @dataclass(frozen=True)
@@ -92,9 +105,12 @@ class StoredLink:
     timestamp_us: int
 
 
+_HKEY = struct.Struct(">q")
+
+
 def hkey(h: bytes) -> int:
     """Index key of a hash: its first 8 bytes as a signed 64-bit integer."""
-    return int.from_bytes(h[:8], "big", signed=True)
+    return _HKEY.unpack_from(h)[0]
 
 
 class SqliteStore:
@@ -124,6 +140,9 @@ class SqliteStore:
         db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
         db.execute("PRAGMA temp_store=MEMORY")
+        # checkpoint every ~40 MB of WAL instead of 4 MB: pages rewritten by many commits
+        # (index interiors) are copied back once, not every few batches
+        db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -273,41 +292,43 @@ class SqliteStore:
         db = self._db
         flag = 1 if authored else 0
         next_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM action").fetchone()[0]
-        actions, entries, ops, linked = [], [], [], []
+        actions, entries, registrations, linked = [], [], [], []
         new_entries = {}
         for record in records:
             entry_hash = record.signed.action.entry_hash_or_none
             if record.entry is not None and entry_hash is not None:
                 new_entries.setdefault(entry_hash, record)
         held_entries = self._held_entries(list(new_entries))
+        agent_id = self._agent_id
         for offset, record in enumerate(records):
             signed, action_id = record.signed, next_id + offset
             action = signed.action
             entry_hash = action.entry_hash_or_none
-            status = int(record.status)
-            actions.append((action_id, hkey(signed.hash), signed.hash,
-                            self._agent_id(action.author), action.seq, action.prev,
-                            action.timestamp_us, int(action.KIND), entry_hash,
-                            signed.action_bytes, signed.signature, status, flag))
-            if new_entries.get(entry_hash) is record and entry_hash not in held_entries:
+            held = record.held_ops
+            actions.append((action_id, hkey(signed.hash), signed.hash, agent_id(action.author),
+                            action.seq, action.prev, action.timestamp_us, action.KIND,
+                            signed.action_bytes, signed.signature, record.status, flag,
+                            op_mask_for(action) if held is None else op_mask(held)))
+            if entry_hash is not None and new_entries.get(entry_hash) is record and (
+                entry_hash not in held_entries
+            ):
                 private = int(action.visibility == Visibility.PRIVATE)  # type: ignore[attr-defined]
                 entries.append((hkey(entry_hash), entry_hash, record.entry, private, action_id))
-            ops.extend((action_id, int(op.op_type),
-                        op.basis if op.op_type in REGISTRATION_OPS else None, op.location, status,
-                        flag) for op in record.ops)
-            if record.status == Status.VALID and isinstance(action, CreateLink | DeleteLink):
+            if isinstance(action, Update | Delete):
+                registrations.extend((basis_of(t, action, signed.hash), int(t), action_id)
+                                     for t in record.op_types() if t in REGISTRATION_OPS)
+            elif record.status == Status.VALID and isinstance(action, CreateLink | DeleteLink):
                 linked.append((signed, action_id))
         db.executemany(
             "INSERT INTO action (id, hkey, hash, author_id, seq, prev, timestamp_us, kind, "
-            "entry_hash, action_bytes, signature, status, authored) "
+            "action_bytes, signature, status, authored, ops) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", actions)
         # the same entry written twice (two authors, or an update back) is stored once
         db.executemany(
             "INSERT INTO entry (hkey, hash, bytes, private, action_id) VALUES (?, ?, ?, ?, ?)",
             entries)
-        db.executemany(
-            "INSERT INTO dht_op (action_id, op_type, basis, location, status, authored) "
-            "VALUES (?, ?, ?, ?, ?, ?)", ops)
+        db.executemany("INSERT INTO registration (basis, op_type, action_id) VALUES (?, ?, ?)",
+                       registrations)
         for signed, action_id in linked:
             self._index_link(signed, action_id)
 
@@ -420,8 +441,8 @@ class SqliteStore:
         """Hashes of valid actions registered against ``basis`` (a tagged hash) by an
         update/delete registration op of ``op_type``."""
         rows = self._db.execute(
-            "SELECT a.hash FROM dht_op o JOIN action a ON a.id = o.action_id "
-            "WHERE o.basis = ? AND o.op_type = ? AND o.status = ?",
+            "SELECT a.hash FROM registration r JOIN action a ON a.id = r.action_id "
+            "WHERE r.basis = ? AND r.op_type = ? AND a.status = ?",
             (basis, int(op_type), int(Status.VALID)),
         ).fetchall()
         return [r[0] for r in rows]
@@ -453,8 +474,11 @@ class SqliteStore:
     def counts(self) -> dict[str, int]:
         """Row counts for status reports."""
         out = {}
-        for table in ("action", "entry", "dht_op", "link", "agent"):
+        for table in ("action", "entry", "link", "agent"):
             out[table] = self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        bits = " + ".join(f"((ops >> {t}) & 1)" for t in OpType)
+        out["dht_op"] = self._db.execute(f"SELECT coalesce(sum({bits}), 0) FROM action"
+                                         ).fetchone()[0]
         return out
 
     def size_bytes(self) -> int:

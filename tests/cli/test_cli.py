@@ -1,0 +1,147 @@
+"""The command line as a person uses it: real processes, a real home on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PASS = "correct horse battery"
+
+
+def run(*args: str, env_pass: str | None = PASS, stdin: str | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "NODEAPP_PASSPHRASE"}
+    if env_pass is not None:
+        env["NODEAPP_PASSPHRASE"] = env_pass
+    return subprocess.run([sys.executable, "-m", "nodeapp.cli", *args], capture_output=True,
+                          text=True, env=env, input=stdin, timeout=120)
+
+
+def ok(*args: str, **kw: str | None) -> str:
+    proc = run(*args, **kw)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def assert_clean_error(proc: subprocess.CompletedProcess[str], code: int, text: str) -> None:
+    assert proc.returncode == code, (proc.stdout, proc.stderr)
+    assert text in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("cli") / "site-a"
+    ok("init", "--home", str(home), "--kdf", "interactive")
+    return home
+
+
+def test_init_creates_an_encrypted_private_keystore(site: Path) -> None:
+    keystore = site / "keystore.json"
+    assert stat.S_IMODE(keystore.stat().st_mode) == 0o600
+    assert json.loads(keystore.read_text())["encrypted"] is True
+    status = json.loads(ok("status", "--home", str(site), "--json"))
+    assert status["agent"].startswith("agent_")
+    assert status["peer_id"].startswith("12D3KooW")
+    assert status["dna_hash"] is None and status["chain_length"] == 0
+
+
+def test_network_create_then_status_chain_and_call(site: Path) -> None:
+    created = json.loads(ok("network", "create", "--home", str(site), "--name", "sensors-2026",
+                            "--json"))
+    status = json.loads(ok("status", "--home", str(site), "--json"))
+    assert status["dna_hash"] == created["dna_hash"]
+    assert created["stewards"] == [status["agent"]]
+    assert status["chain_length"] == 3
+    for key in ("agent", "peer_id", "dna_hash", "chain_length", "chain_head", "store_bytes"):
+        assert key in status
+    out = json.loads(ok("call", "--home", str(site), "example", "create_note",
+                        '{"title": "batch 1", "body": "50 sensors"}'))
+    note = out["output"]
+    assert note.startswith("action_")
+    got = json.loads(ok("call", "--home", str(site), "example", "get_note",
+                        json.dumps({"note": note})))
+    assert got["output"]["title"] == "batch 1"
+    chain = json.loads(ok("chain", "--home", str(site), "--json"))["actions"]
+    assert [a["kind"] for a in chain] == ["DNA", "AGENT_VALIDATION_PKG", "INIT_ZOMES_COMPLETE",
+                                          "CREATE", "CREATE_LINK"]
+    assert [a["seq"] for a in chain] == list(range(5))
+    assert chain[-1]["hash"] == json.loads(ok("status", "--home", str(site), "--json"))[
+        "chain_head"]
+    text = ok("chain", "--home", str(site))
+    assert len(text.strip().splitlines()) == 5
+    audit = json.loads(ok("audit", "--home", str(site), "--json"))
+    assert audit["chains"] == 1 and audit["authors"][0]["problems"] == []
+
+
+def test_wrong_passphrase_is_one_clear_line(site: Path) -> None:
+    proc = run("call", "--home", str(site), "example", "create_note", '{"title": "x"}',
+               env_pass="wrong")
+    assert_clean_error(proc, 1, "wrong passphrase")
+
+
+def test_missing_passphrase_without_terminal(site: Path) -> None:
+    proc = run("call", "--home", str(site), "example", "create_note", '{"title": "x"}',
+               env_pass=None)
+    assert_clean_error(proc, 1, "NODEAPP_PASSPHRASE")
+
+
+def test_passphrase_file(site: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "pass.txt"
+    secret.write_text(PASS + "\n")
+    out = ok("call", "--home", str(site), "--passphrase-file", str(secret), "example",
+             "notes_by_author", json.dumps({"agent": json.loads(
+                 ok("status", "--home", str(site), "--json"))["agent"]}), env_pass=None)
+    assert len(json.loads(out)["output"]) >= 1
+
+
+@pytest.mark.parametrize("args, code, text", [
+    (("chian",), 2, "No such command"),
+    (("status",), 2, "Missing option '--home'"),
+    (("chain", "--home", "x", "--limit", "0"), 2, "--limit"),
+])
+def test_typos_exit_2_without_traceback(args: tuple[str, ...], code: int, text: str) -> None:
+    assert_clean_error(run(*args), code, text)
+
+
+def test_bad_inputs_are_refused_and_write_nothing(site: Path) -> None:
+    before = json.loads(ok("status", "--home", str(site), "--json"))
+    cases = [
+        (('example', 'create_note', '{bad json'), "not JSON"),
+        (('example', 'create_note', '{"titl": "x"}'), "bad input for create_note"),
+        (('example', 'create_note', '{"title": ""}'), "title"),
+        (('nozome', 'f', '{}'), "no zome named 'nozome'"),
+        (('example', 'nofn', '{}'), "has no function 'nofn'"),
+        (('example', 'get_note', '{"note": "action_nothex"}'), "48 base64url"),
+    ]
+    for args, text in cases:
+        assert_clean_error(run("call", "--home", str(site), *args), 1, text)
+    assert json.loads(ok("status", "--home", str(site), "--json")) == before
+
+
+def test_not_a_home_and_init_twice(site: Path, tmp_path: Path) -> None:
+    assert_clean_error(run("status", "--home", str(tmp_path / "nowhere")), 1, "not a node home")
+    assert_clean_error(run("init", "--home", str(site)), 1, "already a node home")
+
+
+def test_corrupted_keystore_is_a_clear_error(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    ok("init", "--home", str(home), "--kdf", "interactive")
+    ok("network", "create", "--home", str(home), "--name", "n")
+    (home / "keystore.json").write_text('{"format": "nodeapp-keystore", "version": 1}')
+    assert_clean_error(run("call", "--home", str(home), "example", "create_note",
+                           '{"title": "x"}'), 1, "keystore")
+
+
+def test_insecure_demo_home_needs_no_passphrase(tmp_path: Path) -> None:
+    home = tmp_path / "demo"
+    ok("init", "--home", str(home), "--insecure-no-passphrase", env_pass=None)
+    ok("network", "create", "--home", str(home), "--name", "demo", env_pass=None)
+    ok("call", "--home", str(home), "example", "create_note", '{"title": "x"}', env_pass=None)
+    assert json.loads(ok("status", "--home", str(home), "--json"))["chain_length"] == 5
