@@ -1,0 +1,258 @@
+"""The node-to-node protocol's messages and their frames.
+
+Rules:
+* A frame is the canonical CBOR array ``[version, dna_hash, kind, *fields]``. A frame for another
+  DNA or protocol version is refused before its fields are looked at.
+* Records travel as ``[action_bytes, signature, entry_or_null]``, many per frame; bytes are kept
+  as received and hashed once by the receiver.
+* Every list has a count limit and the whole frame a size limit; decoding checks each field's
+  type. Anything else is :class:`MalformedData` and the frame is dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from nodeapp._core.canonical import decode_shallow, encode_flat
+from nodeapp.errors import MalformedData
+
+PROTOCOL_VERSION = 1
+FRAME_BYTES_MAX = 8 * 1024 * 1024
+RECORDS_PER_FRAME_MAX = 2_000
+IDS_PER_FRAME_MAX = 50_000
+
+Record = tuple[bytes, bytes, bytes | None]
+
+
+class Kind(IntEnum):
+    """Message kinds."""
+
+    HELLO = 0  # my genesis records: admit me
+    WELCOME = 1  # you are admitted; here are the members I know
+    REFUSED = 2  # you are not (reason)
+    PUBLISH = 3  # records whose ops you are an authority for
+    RECEIPTS = 4  # signed validation receipts for ops you published
+    SYNC_OFFER = 5  # IBLT of the ops I hold in a region
+    SYNC_REPLY = 6  # what each side lacks, or "retry with a bigger table"
+    FETCH = 7  # send me these ops
+    RECORDS = 8  # records answering a fetch or a sync
+    WARRANT = 9  # proof that an agent broke the rules
+    GET = 10  # a record by action hash, or an agent's activity
+    GOT = 11  # answer to GET
+
+
+@dataclass(frozen=True)
+class Hello:
+    genesis: tuple[Record, ...]
+
+
+@dataclass(frozen=True)
+class Welcome:
+    members: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Publish:
+    records: tuple[Record, ...]
+
+
+@dataclass(frozen=True)
+class Receipts:
+    """(op hash, validator, verdict 1 valid / 2 rejected, signature) tuples."""
+
+    receipts: tuple[tuple[bytes, bytes, int, bytes], ...]
+
+
+@dataclass(frozen=True)
+class SyncOffer:
+    session: int
+    region: tuple[tuple[int, int], ...]
+    seed: int
+    table: bytes
+
+
+@dataclass(frozen=True)
+class SyncReply:
+    session: int
+    retry_cells: int  # > 0: the table was too small, offer again with this many cells
+    want: tuple[int, ...]  # op ids the offerer holds and the replier lacks
+    records: tuple[Record, ...]  # records of ops the replier holds and the offerer lacks
+
+
+@dataclass(frozen=True)
+class Fetch:
+    op_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Records:
+    records: tuple[Record, ...]
+
+
+@dataclass(frozen=True)
+class Warrant:
+    """``kind`` 0 = invalid op (proof: the record), 1 = chain fork (proof: two records)."""
+
+    kind: int
+    agent: bytes
+    proof: tuple[Record, ...]
+    issuer: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class Get:
+    action_hash: bytes
+
+
+@dataclass(frozen=True)
+class Got:
+    records: tuple[Record, ...]
+
+
+Message = (Hello | Welcome | Refused | Publish | Receipts | SyncOffer | SyncReply | Fetch
+           | Records | Warrant | Get | Got)
+_KIND_OF = {Hello: Kind.HELLO, Welcome: Kind.WELCOME, Refused: Kind.REFUSED,
+            Publish: Kind.PUBLISH, Receipts: Kind.RECEIPTS, SyncOffer: Kind.SYNC_OFFER,
+            SyncReply: Kind.SYNC_REPLY, Fetch: Kind.FETCH, Records: Kind.RECORDS,
+            Warrant: Kind.WARRANT, Get: Kind.GET, Got: Kind.GOT}
+
+
+# --- field checks --------------------------------------------------------------------------
+
+
+def _bytes(v: Any, size: int | None = None, size_max: int = FRAME_BYTES_MAX) -> bytes:
+    if type(v) is not bytes or (size is not None and len(v) != size) or len(v) > size_max:
+        raise MalformedData("expected a byte string" + (f" of {size} bytes" if size else ""))
+    return v
+
+
+def _int(v: Any, low: int = 0, high: int = 2**64 - 1) -> int:
+    if type(v) is not int or not low <= v <= high:
+        raise MalformedData(f"expected an integer in [{low}, {high}]")
+    return v
+
+
+def _list(v: Any, count_max: int) -> list[Any]:
+    if type(v) is not list or len(v) > count_max:
+        raise MalformedData(f"expected a list of at most {count_max} items")
+    return v
+
+
+def _record(v: Any) -> Record:
+    items = _list(v, 3)
+    if len(items) != 3:
+        raise MalformedData("a record is [action_bytes, signature, entry or null]")
+    entry = items[2]
+    if entry is not None:
+        _bytes(entry)
+    return (_bytes(items[0]), _bytes(items[1], 64), entry)
+
+
+def _records(v: Any) -> tuple[Record, ...]:
+    return tuple(_record(r) for r in _list(v, RECORDS_PER_FRAME_MAX))
+
+
+def _region(v: Any) -> tuple[tuple[int, int], ...]:
+    pieces = []
+    for piece in _list(v, 4):
+        start, length = _list(piece, 2) if len(piece) == 2 else (None, None)
+        if start is None:
+            raise MalformedData("a region piece is [start, length]")
+        pieces.append((_int(start, 0, 2**32 - 1), _int(length, 1, 2**32)))
+    return tuple(pieces)
+
+
+# --- encode / decode --------------------------------------------------------------------
+
+
+def _fields(message: Message) -> list[Any]:
+    if isinstance(message, Hello | Publish | Records | Got):
+        records = message.genesis if isinstance(message, Hello) else message.records
+        return [[list(r) for r in records]]
+    if isinstance(message, Welcome):
+        return [list(message.members)]
+    if isinstance(message, Refused):
+        return [message.reason]
+    if isinstance(message, Receipts):
+        return [[list(r) for r in message.receipts]]
+    if isinstance(message, SyncOffer):
+        return [message.session, [list(p) for p in message.region], message.seed, message.table]
+    if isinstance(message, SyncReply):
+        return [message.session, message.retry_cells, list(message.want),
+                [list(r) for r in message.records]]
+    if isinstance(message, Fetch):
+        return [list(message.op_ids)]
+    if isinstance(message, Warrant):
+        return [message.kind, message.agent, [list(r) for r in message.proof], message.issuer,
+                message.signature]
+    return [message.action_hash]
+
+
+def encode_message(dna_hash: bytes, message: Message) -> bytes:
+    """One frame."""
+    frame = encode_flat([PROTOCOL_VERSION, dna_hash, int(_KIND_OF[type(message)]),
+                         *_fields(message)])
+    if len(frame) > FRAME_BYTES_MAX:
+        raise MalformedData(f"frame of {len(frame)} bytes is over {FRAME_BYTES_MAX}")
+    return frame
+
+
+def decode_message(dna_hash: bytes, frame: bytes) -> Message:
+    """Decode one frame from a peer; anything unexpected is MalformedData."""
+    items = decode_shallow(frame, size_max=FRAME_BYTES_MAX)
+    if type(items) is not list or len(items) < 3:
+        raise MalformedData("a frame is [version, dna_hash, kind, ...]")
+    if items[0] != PROTOCOL_VERSION:
+        raise MalformedData(f"protocol version {items[0]!r} is not {PROTOCOL_VERSION}")
+    if items[1] != dna_hash:
+        raise MalformedData("frame is for another DNA")
+    kind, fields = items[2], items[3:]
+    try:
+        return _decode_fields(Kind(kind), fields)
+    except (ValueError, TypeError) as exc:
+        raise MalformedData(f"bad frame of kind {kind!r}: {exc}") from exc
+
+
+def _decode_fields(kind: Kind, f: list[Any]) -> Message:
+    expected = {Kind.HELLO: 1, Kind.WELCOME: 1, Kind.REFUSED: 1, Kind.PUBLISH: 1,
+                Kind.RECEIPTS: 1, Kind.SYNC_OFFER: 4, Kind.SYNC_REPLY: 4, Kind.FETCH: 1,
+                Kind.RECORDS: 1, Kind.WARRANT: 5, Kind.GET: 1, Kind.GOT: 1}[kind]
+    if len(f) != expected:
+        raise MalformedData(f"{kind.name} has {expected} fields, not {len(f)}")
+    if kind == Kind.HELLO:
+        return Hello(_records(f[0]))
+    if kind == Kind.WELCOME:
+        return Welcome(tuple(_bytes(a, 32) for a in _list(f[0], IDS_PER_FRAME_MAX)))
+    if kind == Kind.REFUSED:
+        if type(f[0]) is not str or len(f[0]) > 1000:
+            raise MalformedData("a refusal reason is a short string")
+        return Refused(f[0])
+    if kind in (Kind.PUBLISH, Kind.RECORDS, Kind.GOT):
+        cls = {Kind.PUBLISH: Publish, Kind.RECORDS: Records, Kind.GOT: Got}[kind]
+        return cls(_records(f[0]))
+    if kind == Kind.RECEIPTS:
+        receipts = []
+        for r in _list(f[0], IDS_PER_FRAME_MAX):
+            op, validator, verdict, signature = _list(r, 4)
+            receipts.append((_bytes(op, 32), _bytes(validator, 32), _int(verdict, 1, 2),
+                             _bytes(signature, 64)))
+        return Receipts(tuple(receipts))
+    if kind == Kind.SYNC_OFFER:
+        return SyncOffer(_int(f[0]), _region(f[1]), _int(f[2]), _bytes(f[3]))
+    if kind == Kind.SYNC_REPLY:
+        return SyncReply(_int(f[0]), _int(f[1], 0, 2**32),
+                         tuple(_int(i) for i in _list(f[2], IDS_PER_FRAME_MAX)), _records(f[3]))
+    if kind == Kind.FETCH:
+        return Fetch(tuple(_int(i) for i in _list(f[0], IDS_PER_FRAME_MAX)))
+    if kind == Kind.WARRANT:
+        return Warrant(_int(f[0], 0, 1), _bytes(f[1], 32), _records(f[2]), _bytes(f[3], 32),
+                       _bytes(f[4], 64))
+    return Get(_bytes(f[0], 32))
