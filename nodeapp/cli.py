@@ -18,6 +18,7 @@ import typer
 
 from nodeapp._core.actions import ActionKind
 from nodeapp._core.hashing import ActionHash
+from nodeapp._core.membrane import INVITE_USES_MAX, parse_invite_code
 from nodeapp.errors import KeystoreError, NodeError, UsageError
 from nodeapp.home import NodeHome
 from nodeapp.keystore import KdfCost, keystore_permissions_ok, resolve_passphrase
@@ -26,6 +27,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
                   help="A node of a peer-production network: signed chains, peer validation.")
 network_app = typer.Typer(no_args_is_help=True, help="Create and inspect production networks.")
 app.add_typer(network_app, name="network")
+invite_app = typer.Typer(no_args_is_help=True, help="Invite members into this node's network.")
+app.add_typer(invite_app, name="invite")
 
 HomeOpt = Annotated[Path, typer.Option("--home", help="The node's home directory.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
@@ -111,6 +114,59 @@ def network_create(
             "stewards": manifest.properties["stewards"],
             "integrity_zomes": [z.name for z in manifest.integrity_zomes]}
     _emit(as_json, data, [str(manifest.hash)])
+
+
+@invite_app.command("create")
+def invite_create(
+    home: HomeOpt,
+    uses: Annotated[int, typer.Option(min=1, max=INVITE_USES_MAX,
+                                      help="How many agents may join with it.")] = 1,
+    expires: Annotated[str, typer.Option(help="How long it is valid: <n>[smhd], e.g. 7d, 12h, "
+                                              "30m.")] = "7d",
+    bootstrap: Annotated[list[str] | None, typer.Option(
+        "--bootstrap", help="A peer to dial first, /ip4/.../tcp/.../p2p/<peer id> (repeatable, "
+                            "at most 8).")] = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an invite code (stewards only) to hand to a new member."""
+    from nodeapp.conductor import wall_clock_us
+    from nodeapp.invites import check_bootstrap, create_invite, parse_expires, require_inviter
+
+    expires_in_s = parse_expires(expires)
+    addrs = check_bootstrap(bootstrap or [])
+    node = NodeHome(home)
+    node.require()
+    require_inviter(node)  # before asking for a passphrase
+    passphrase = _unlock(node, passphrase_file)
+    code = create_invite(node, passphrase, uses, expires_in_s, addrs, wall_clock_us())
+    invite = parse_invite_code(code)
+    data = {"invite": code, "invite_id": invite.invite_id.hex(),
+            "expires_us": invite.expires_us, "uses": invite.uses_max,
+            "bootstrap": list(invite.bootstrap)}
+    _emit(as_json, data, [code])
+
+
+@app.command()
+def join(
+    home: HomeOpt,
+    code: Annotated[str, typer.Argument(help="The invite code a steward gave you.")],
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Join the network an invite names: writes its DNA and this agent's genesis."""
+    from nodeapp.conductor import wall_clock_us
+    from nodeapp.invites import check_join, join_network
+
+    node = NodeHome(home)
+    check_join(node, code, wall_clock_us())  # a bad code fails before asking for a passphrase
+    passphrase = _unlock(node, passphrase_file)
+    manifest = join_network(node, passphrase, code, wall_clock_us())
+    status = node.status()
+    data = {"dna_hash": str(manifest.hash), "network": manifest.name, "agent": status["agent"],
+            "bootstrap": status["bootstrap"]}
+    _emit(as_json, data, [f"joined {manifest.name}", f"dna     {manifest.hash}",
+                          f"agent   {status['agent']}"])
 
 
 @app.command()

@@ -30,8 +30,8 @@ from nodeapp._core.actions import (
 )
 from nodeapp._core.app_validation import app_validate
 from nodeapp._core.integrity import Invalid, Unresolved, Valid
-from nodeapp._core.ops import OpType
-from nodeapp._core.sys_validation import sys_validate
+from nodeapp._core.ops import OpType, op_mask, op_types_for
+from nodeapp._core.sys_validation import sys_validate, verify_signature
 from nodeapp.coordinator import Coordinator, ZomeFunction, to_jsonable
 from nodeapp.errors import (
     AppValidationError,
@@ -47,9 +47,6 @@ from nodeapp.store import ChainHead, SqliteStore, StagedRecord, Status
 from nodeapp.zome_api import LocalContext, Scratch, ZomeApi
 
 CALL_ATTEMPTS_MAX = 8
-# A received record is judged as the StoreRecord op that carries all of it; the op-level
-# judgement at each authority is the network's (issue: network).
-_RECORD_OPS = (OpType.STORE_RECORD,)
 
 
 def wall_clock_us() -> int:
@@ -75,6 +72,9 @@ class IngestReport:
     duplicates: int = 0
     rejected: list[tuple[bytes | None, str]] = field(default_factory=list)
     unresolved: list[tuple[bytes, tuple[bytes, ...]]] = field(default_factory=list)
+    stored_hashes: list[bytes] = field(default_factory=list)
+    more_ops: list[tuple[bytes, int]] = field(default_factory=list)
+    forks: list[tuple[bytes, bytes]] = field(default_factory=list)  # (held, new) same seq
 
 
 class Conductor:
@@ -105,6 +105,10 @@ class Conductor:
             raise
         last = scratch.records[-1].signed
         self._head = (ChainHead(last.action.seq, last.hash), last)
+
+    def sign(self, data: bytes) -> bytes:
+        """The agent's detached signature over ``data`` (receipts, warrants, invites)."""
+        return self._sign(data)
 
     # --- genesis -----------------------------------------------------------------------
 
@@ -205,10 +209,18 @@ class Conductor:
 
     # --- received data -----------------------------------------------------------------
 
-    def ingest(self, items: Sequence[tuple[bytes, bytes, bytes | None]]) -> IngestReport:
+    def ingest(self, items: Sequence[tuple[bytes, bytes, bytes | None]],
+               held_ops: Callable[[SignedAction], tuple[OpType, ...]] | None = None
+               ) -> IngestReport:
         """Validate received (action bytes, signature, entry bytes or None) triples, as a frame
-        carries them, and store the valid ones in one transaction. Invalid or undecodable items
-        are reported and not stored."""
+        carries them, and store the valid ones in one transaction.
+
+        ``held_ops(action)`` says which of an action's ops this node keeps (the ones it is an
+        authority for); by default all of them. Only agent-activity authorities need the
+        author's previous action and check the chain rules; the others check the action's
+        own position. Invalid and undecodable items are reported, never stored; items whose
+        dependencies are missing are reported unresolved.
+        """
         report = IngestReport()
         batch = Scratch(None, 0)
         ctx = LocalContext(self.store, batch, self.dna.manifest.properties)
@@ -224,31 +236,81 @@ class Conductor:
                 decoded.append((signed_action_from_parts(action_bytes, signature), entry))
             except MalformedData as exc:
                 report.rejected.append((None, f"malformed: {exc}"))
-        held = self.store.held_actions([signed.hash for signed, _ in decoded])
+        # in seq order (stable), so every prev inside the batch is judged before what follows it
+        decoded.sort(key=lambda item: item[0].action.seq)
+        held = self.store.held_masks([signed.hash for signed, _ in decoded])
         types, zomes = self.dna.types, self.dna.zomes
         for signed, entry in decoded:
-            if signed.hash in held or batch.find(signed.hash) is not None:
+            ops = op_types_for(signed.action) if held_ops is None else held_ops(signed)
+            mask = op_mask(ops)
+            stored_mask = held.get(signed.hash)
+            if batch.find(signed.hash) is not None or (
+                stored_mask is not None and mask & ~stored_mask == 0
+            ):
                 report.duplicates += 1
                 continue
+            needs_chain = OpType.REGISTER_AGENT_ACTIVITY in ops
             prev_hash = signed.action.prev
             prev = None if prev_hash is None else self._find_prev(prev_hash, batch)
-            if prev_hash is not None and prev is None:
+            if needs_chain and prev_hash is not None and prev is None:
                 report.unresolved.append((signed.hash, (prev_hash,)))
                 continue
             try:
-                sys_validate(signed, prev=prev, entry=entry, dna=types, received=True, now_us=now)
+                sys_validate(signed, prev=prev, entry=entry, dna=types, received=True, now_us=now,
+                             prev_required=needs_chain)
             except SysValidationError as exc:
                 report.rejected.append((signed.hash, str(exc)))
                 continue
-            result = app_validate(_RECORD_OPS, signed, entry, zomes, ctx)
+            result = app_validate(ops, signed, entry, zomes, ctx)
             if type(result) is Valid:
-                batch.add(StagedRecord(signed, entry, Status.VALID))
+                if stored_mask is not None:
+                    report.more_ops.append((signed.hash, mask | stored_mask))
+                else:
+                    batch.add(StagedRecord(signed, entry, Status.VALID, ops))
             elif isinstance(result, Invalid):
                 report.rejected.append((signed.hash, f"app: {result.reason}"))
             else:
                 report.unresolved.append((signed.hash, result.deps))
         report.stored = self.store.store_received(batch.records)
+        for action_hash, new_mask in report.more_ops:
+            self.store.set_held_mask(action_hash, new_mask)
+        report.stored_hashes = [r.signed.hash for r in batch.records]
+        report.forks = self.store.forks_among(
+            [r.signed for r in batch.records if OpType.REGISTER_AGENT_ACTIVITY in r.op_types()])
         return report
+
+    def proves_misbehaviour(self, kind: int, agent: bytes,
+                            proof: Sequence[tuple[bytes, bytes, bytes | None]]) -> bool:
+        """Whether a warrant's proof holds: re-run the deterministic checks on it.
+
+        kind 0 (invalid op): one record by ``agent`` (optionally followed by its prev) that
+        fails validation here. kind 1 (chain fork): two different records by ``agent`` at one
+        seq. Records that do not verify as the agent's own prove nothing.
+        """
+        try:
+            signed = [signed_action_from_parts(a, s) for a, s, _ in proof]
+            for one in signed:
+                verify_signature(one)
+        except (MalformedData, SysValidationError):
+            return False
+        if any(one.action.author != agent for one in signed):
+            return False
+        if kind == 1:
+            return (len(signed) == 2 and signed[0].hash != signed[1].hash
+                    and signed[0].action.seq == signed[1].action.seq)
+        if kind != 0 or not 1 <= len(signed) <= 2:
+            return False
+        prev = signed[1] if len(signed) == 2 else None
+        entry = proof[0][2]
+        try:
+            sys_validate(signed[0], prev=prev, entry=entry, dna=self.dna.types, received=True,
+                         verify=False, prev_required=prev is not None)
+        except SysValidationError:
+            return True
+        ctx = LocalContext(self.store, Scratch(None, 0), self.dna.manifest.properties)
+        result = app_validate(op_types_for(signed[0].action), signed[0], entry, self.dna.zomes,
+                              ctx)
+        return isinstance(result, Invalid)
 
     def _find_prev(self, prev_hash: bytes, batch: Scratch) -> SignedAction | None:
         staged = batch.find(prev_hash)

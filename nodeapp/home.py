@@ -2,7 +2,7 @@
 
 Layout (every file written atomically, the keystore 0600):
     keystore.json   the agent key, encrypted at rest unless the user opted out
-    config.json     node settings (durability, ...)
+    config.json     node settings (durability, bootstrap peers, ...)
     dna.cbor        the network's DNA manifest, once the node has created or joined one
     node.db         the SQLite store (plus -wal / -shm while open)
 """
@@ -33,7 +33,9 @@ from nodeapp.keystore import (
 from nodeapp.store import SqliteStore
 
 CONFIG_VERSION = 1
-DEFAULT_CONFIG: dict[str, Any] = {"version": CONFIG_VERSION, "durability": "normal"}
+# configs written before invites existed lack "bootstrap": it reads as []
+DEFAULT_CONFIG: dict[str, Any] = {"version": CONFIG_VERSION, "durability": "normal",
+                                  "bootstrap": []}
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -98,6 +100,23 @@ class NodeHome:
         if not isinstance(value, dict) or value.get("version") != CONFIG_VERSION:
             raise HomeError(f"{self.config_path} is not a config this version understands")
         return value
+
+    def bootstrap(self) -> list[str]:
+        """Multiaddrs of peers to dial first (from the invite this node joined with)."""
+        addrs = self.config().get("bootstrap", [])
+        if not isinstance(addrs, list) or not all(isinstance(a, str) for a in addrs):
+            raise HomeError(f"{self.config_path}: 'bootstrap' must be a list of multiaddrs")
+        return addrs
+
+    def set_bootstrap(self, addrs: list[str] | tuple[str, ...]) -> None:
+        """Replace the bootstrap peers in config.json (atomically)."""
+        config = self.config()
+        config["bootstrap"] = list(addrs)
+        _write_atomic(self.config_path, json.dumps(config, indent=2).encode() + b"\n")
+
+    def write_manifest(self, manifest: DnaManifest) -> None:
+        """Write dna.cbor (atomically): from now on this home belongs to that network."""
+        _write_atomic(self.dna_path, manifest.to_bytes())
 
     # --- opening -----------------------------------------------------------------------
 
@@ -166,4 +185,5 @@ class NodeHome:
             "actions_held": counts["action"],
             "ops_held": counts["dht_op"],
             "store_bytes": size,
+            "bootstrap": self.bootstrap(),
         }

@@ -243,13 +243,15 @@ class ZomeApi:
         record = self.get(target)
         if record is None or record.entry is None:
             return None
-        for entry_def in self._all_entry_defs():
-            if entry_def.model is model:
-                return decode_entry(record.entry, entry_def)  # type: ignore[return-value]
+        action = record.signed.action
+        for zome_index, zome in enumerate(self._all_zomes):
+            for type_index, entry_def in enumerate(zome.entry_defs):
+                if entry_def.model is model:
+                    if not isinstance(action, Create | Update) or (
+                        action.zome_index, action.entry_type_index) != (zome_index, type_index):
+                        return None  # that action wrote another type of entry
+                    return decode_entry(record.entry, entry_def)  # type: ignore[return-value]
         raise ZomeCallError(f"{model.__name__} is not an entry type of this DNA")
-
-    def _all_entry_defs(self) -> list[Any]:
-        return [d for z in self._all_zomes for d in z.entry_defs]
 
     def is_deleted(self, target: ActionHash) -> bool:
         """Whether a valid Delete of ``target`` is held (or staged)."""

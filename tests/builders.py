@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from dna import PRODUCTION_ZOMES, LoadedDna, build_manifest, load_dna
@@ -27,7 +29,7 @@ from nodeapp._core.hashing import AgentPubKey, blake2b_256
 from nodeapp._core.integrity import encode_entry
 from nodeapp.conductor import Conductor, make_signer
 from nodeapp.keystore import AgentKey, generate_agent_key
-from nodeapp.store import SqliteStore
+from nodeapp.store import SqliteStore, StagedRecord
 from zomes.example.integrity import ZOME as EXAMPLE_ZOME
 from zomes.example.integrity import Note, PrivateNote
 
@@ -141,9 +143,10 @@ class Chain(list[SignedAction]):
         if entry is not None:
             self.entries[signed.hash] = entry
 
-    def items(self) -> list[tuple[bytes, bytes | None]]:
-        """``(wire bytes, entry bytes)`` pairs, as ``Conductor.ingest`` takes them."""
-        return [(s.to_bytes(), self.entry_of(s)) for s in self]
+    def items(self) -> list[tuple[bytes, bytes, bytes | None]]:
+        """``(action bytes, signature, entry bytes or None)`` triples, as ``Conductor.ingest``
+        takes them (and a frame carries them)."""
+        return [(s.action_bytes, s.signature, self.entry_of(s)) for s in self]
 
     @property
     def head(self) -> SignedAction:
@@ -177,3 +180,29 @@ def build_chain(key: AgentKey, n: int, dna_hash: bytes, *, start_us: int = START
         signed = create_after(key, chain.head, entry, ts=start_us + (i + 1) * step_us)
         chain.append_record(signed, entry)
     return chain
+
+
+def with_coordinator(dna: LoadedDna, coordinator: Any, zome: str = "example") -> LoadedDna:
+    """The same DNA (same hash: coordinators are not part of it) with ``coordinator`` serving
+    ``zome``'s calls - for tests that need zome functions the installed coordinator lacks."""
+    module = SimpleNamespace(COORDINATOR=coordinator)
+    return replace(dna, coordinators={**dna.coordinators, zome: module})  # type: ignore[dict-item]
+
+
+def staged(signed: SignedAction, entry: bytes | None = None) -> StagedRecord:
+    """A record as ``SqliteStore.commit_own`` / ``store_received`` take it (valid, all ops)."""
+    return StagedRecord(signed, entry)
+
+
+def export_chain(conductor: Conductor) -> list[tuple[bytes, bytes, bytes | None]]:
+    """The conductor's own chain as a peer would receive it: ``(action bytes, signature,
+    entry)`` triples, public entries included, private entries withheld (None)."""
+    store = conductor.store
+    items = []
+    for signed, _status in store.chain(conductor.agent):
+        action = signed.action
+        entry_hash = action.entry_hash_or_none
+        private = getattr(action, "visibility", Visibility.PUBLIC) == Visibility.PRIVATE
+        entry = store.get_entry(entry_hash) if entry_hash is not None and not private else None
+        items.append((signed.action_bytes, signed.signature, entry))
+    return items

@@ -17,7 +17,15 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from nodeapp._core.actions import Create, CreateLink, Delete, DeleteLink, SignedAction, Update
+from nodeapp._core.actions import (
+    Create,
+    CreateLink,
+    Delete,
+    DeleteLink,
+    SignedAction,
+    Update,
+    Visibility,
+)
 from nodeapp._core.integrity import (
     VALID,
     IntegrityZome,
@@ -64,7 +72,8 @@ def _dispatch(op_type: OpType, signed: SignedAction, model: BaseModel | None,
     if isinstance(action, Create | Update):
         zome = zomes[action.zome_index]
         entry_def = zome.entry_defs[action.entry_type_index]
-        if op_type in _OPS_WITH_ENTRY:
+        # a private entry never travels: its record is judged without it
+        if op_type in _OPS_WITH_ENTRY and action.visibility == Visibility.PUBLIC:
             if model is None:
                 return Unresolved((action.entry_hash,))
             return _run(zome, Op(op_type, signed, entry=model, entry_def=entry_def), ctx)

@@ -8,7 +8,9 @@ follows its prev: same author, seq + 1, prev hash matches, timestamp not earlier
 more than the allowed drift in the future of the receiver's clock, when one is given),
 ``entry_type`` / ``link_type`` (declared by the DNA, with the declared visibility),
 ``entry_hash`` and ``entry_size`` (the entry bytes hash to what the action says, at most 1 MiB),
-``private_entry`` (a private entry was offered by a peer) and ``link_tag_size``.
+``private_entry`` (a private entry was offered by a peer) and ``link_tag_size``; and on an
+AgentValidationPkg the membrane rules (:func:`nodeapp._core.membrane.check_membrane_proof`, each
+failure a ``MembraneError``, a subclass, naming one of ``MEMBRANE_RULES``).
 App validation (the integrity zomes) runs after, and only on actions that pass all of these.
 """
 
@@ -30,6 +32,7 @@ from nodeapp._core.actions import (
 )
 from nodeapp._core.hashing import blake2b_256
 from nodeapp._core.limits import CLOCK_DRIFT_MAX_US, ENTRY_BYTES_MAX, LINK_TAG_BYTES_MAX
+from nodeapp._core.membrane import check_membrane_proof
 from nodeapp.errors import SysValidationError
 
 RULES = (
@@ -51,6 +54,7 @@ class DnaTypes:
     dna_hash: bytes
     entry_visibility: tuple[tuple[Visibility, ...], ...]  # [zome][entry type]
     link_type_counts: tuple[int, ...]  # [zome]
+    stewards: tuple[bytes, ...] = ()  # agent keys; none named means an open membrane
 
 
 def verify_signature(signed: SignedAction) -> None:
@@ -61,20 +65,25 @@ def verify_signature(signed: SignedAction) -> None:
         raise SysValidationError("signature", "signature does not verify for the author") from exc
 
 
-def check_against_prev(action: Action, action_hash: bytes, prev: Action | None,
-                       prev_hash: bytes | None) -> None:
-    """The chain rules between an action and the action before it (None at seq 0)."""
+def check_position(action: Action) -> None:
+    """What the action's own seq says about it: genesis kinds at 0-2 only, prev iff seq > 0."""
     expected_kind = _GENESIS_KIND_AT.get(action.seq)
     if expected_kind is not None and action.KIND != expected_kind:
         raise SysValidationError("genesis", f"seq {action.seq} must be {expected_kind.name}")
     if expected_kind is None and action.KIND in _GENESIS_KIND_AT.values():
         raise SysValidationError("genesis", f"{action.KIND.name} only belongs in genesis")
-    if action.seq == 0:
-        if action.prev is not None:
-            raise SysValidationError("prev_action", "the Dna action has no prev")
-        return
-    if action.prev is None:
+    if action.seq == 0 and action.prev is not None:
+        raise SysValidationError("prev_action", "the Dna action has no prev")
+    if action.seq > 0 and action.prev is None:
         raise SysValidationError("prev_action", "only the Dna action may lack a prev")
+
+
+def check_against_prev(action: Action, action_hash: bytes, prev: Action | None,
+                       prev_hash: bytes | None) -> None:
+    """The chain rules between an action and the action before it (None at seq 0)."""
+    check_position(action)
+    if action.seq == 0:
+        return
     if prev is None or prev_hash is None:
         raise SysValidationError("prev_action", "prev action is not given")
     if prev_hash != action.prev:
@@ -92,6 +101,10 @@ def check_types(action: Action, dna: DnaTypes) -> None:
     if action.KIND == ActionKind.DNA:
         if action.dna_hash != dna.dna_hash:  # type: ignore[attr-defined]
             raise SysValidationError("dna_hash", "chain belongs to another DNA")
+    elif action.KIND == ActionKind.AGENT_VALIDATION_PKG:
+        proof = action.membrane_proof  # type: ignore[attr-defined]
+        check_membrane_proof(proof, author=action.author, avp_timestamp_us=action.timestamp_us,
+                             dna_hash=dna.dna_hash, stewards=dna.stewards)
     elif isinstance(action, Create | Update):
         zomes = dna.entry_visibility
         if action.zome_index >= len(zomes) or action.entry_type_index >= len(
@@ -142,13 +155,22 @@ def sys_validate(
     received: bool,
     now_us: int | None = None,
     verify: bool = True,
+    prev_required: bool = True,
 ) -> None:
-    """All system rules for one action. ``verify=False`` only for actions this node just signed."""
+    """All system rules for one action. ``verify=False`` only for actions this node just signed.
+
+    ``prev_required=False`` is for authorities that do not hold the author's chain (StoreRecord,
+    StoreEntry, registrations): they check the action's own position, and leave the chain rules
+    to the agent-activity authorities, which hold the chain.
+    """
     if verify:
         verify_signature(signed)
     action = signed.action
-    check_against_prev(action, signed.hash, prev.action if prev else None,
-                       prev.hash if prev else None)
+    if prev is None and not prev_required:
+        check_position(action)
+    else:
+        check_against_prev(action, signed.hash, prev.action if prev else None,
+                           prev.hash if prev else None)
     check_types(action, dna)
     check_entry(action, entry, received=received)
     if now_us is not None:

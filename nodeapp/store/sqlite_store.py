@@ -121,6 +121,7 @@ class SqliteStore:
             raise UsageError(f"durability must be one of {', '.join(DURABILITY_LEVELS)}")
         self.path = Path(path)
         self.durability = durability
+        self._agent_ids: dict[bytes, int] = {}
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None,
                                        timeout=BUSY_TIMEOUT_MS / 1000)
@@ -128,7 +129,6 @@ class SqliteStore:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreCorrupted(f"{self.path} is not a usable node store: {exc}") from exc
-        self._agent_ids: dict[bytes, int] = {}
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -153,6 +153,9 @@ class SqliteStore:
             )
         for index in range(version, SCHEMA_VERSION):
             with self._transaction():
+                # another process may have migrated since we looked: read again under the lock
+                if self._db.execute("PRAGMA user_version").fetchone()[0] > index:
+                    continue
                 for statement in _split_sql(MIGRATIONS[index]):
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version={index + 1}")
@@ -168,17 +171,22 @@ class SqliteStore:
         self.close()
 
     class _Tx:
-        def __init__(self, db: sqlite3.Connection, mode: str) -> None:
-            self.db, self.mode = db, mode
+        def __init__(self, store: SqliteStore, mode: str) -> None:
+            self.store, self.mode = store, mode
 
         def __enter__(self) -> None:
-            self.db.execute(f"BEGIN {self.mode}")
+            self.store._db.execute(f"BEGIN {self.mode}")
 
         def __exit__(self, exc_type: object, *rest: object) -> None:
-            self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            if exc_type is None:
+                self.store._db.execute("COMMIT")
+            else:
+                self.store._db.execute("ROLLBACK")
+                # ids handed out inside the rolled-back transaction may be reused by SQLite
+                self.store._agent_ids.clear()
 
     def _transaction(self, mode: str = "IMMEDIATE") -> SqliteStore._Tx:
-        return SqliteStore._Tx(self._db, mode)
+        return SqliteStore._Tx(self, mode)
 
     # --- meta --------------------------------------------------------------------------
 
@@ -254,35 +262,56 @@ class SqliteStore:
         """Store records received from peers (already validated to ``status``) in one
         transaction; actions already held are skipped. Returns how many were new."""
         with self._transaction():
-            held = self.held_actions([r.signed.hash for r in records])
+            held = self.held_masks([r.signed.hash for r in records])
             fresh = [r for r in records if r.signed.hash not in held]
             self._insert_records(fresh, authored=False)
         return len(fresh)
 
-    def held_actions(self, hashes: Sequence[bytes]) -> set[bytes]:
-        """Which of ``hashes`` are stored (one query per 500)."""
-        found: set[bytes] = set()
+    def _lookup_many(self, table: str, hashes: Sequence[bytes]) -> dict[bytes, int]:
+        """hash -> a column value for each of ``hashes`` held in ``table``, one query per 500
+        (``ops`` for actions, ``id`` for entries)."""
+        column = "ops" if table == "action" else "id"
+        found: dict[bytes, int] = {}
         for offset in range(0, len(hashes), 500):
             chunk = hashes[offset:offset + 500]
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
-                f"SELECT hash FROM action WHERE hkey IN ({marks})", [hkey(h) for h in chunk]
+                f"SELECT hash, {column} FROM {table} WHERE hkey IN ({marks})",
+                [hkey(h) for h in chunk],
             ).fetchall()
             wanted = set(chunk)
-            found.update(r[0] for r in rows if r[0] in wanted)
+            found.update((h, value) for h, value in rows if h in wanted)
         return found
 
-    def _held_entries(self, hashes: Sequence[bytes]) -> set[bytes]:
-        found: set[bytes] = set()
-        for offset in range(0, len(hashes), 500):
-            chunk = hashes[offset:offset + 500]
-            marks = ",".join("?" * len(chunk))
+    def held_masks(self, hashes: Sequence[bytes]) -> dict[bytes, int]:
+        """For each of ``hashes`` held here, the bit set of its ops held."""
+        return self._lookup_many("action", hashes)
+
+    def set_held_mask(self, action_hash: bytes, mask: int) -> None:
+        """Record that more ops of a held action are now held (an arc grew, a late publish)."""
+        self._db.execute("UPDATE action SET ops = ? WHERE hkey = ? AND hash = ?",
+                         (mask, hkey(action_hash), action_hash))
+
+    def forks_among(self, actions: Sequence[SignedAction]) -> list[tuple[bytes, bytes]]:
+        """(held hash, new hash) for each action that shares author and seq with another valid
+        action held here: the evidence of a chain fork."""
+        by_author: dict[bytes, list[SignedAction]] = {}
+        for signed in actions:
+            by_author.setdefault(signed.action.author, []).append(signed)
+        forks = []
+        for author, mine in by_author.items():  # one range query per author, not per action
+            seqs = [s.action.seq for s in mine]
             rows = self._db.execute(
-                f"SELECT hash FROM entry WHERE hkey IN ({marks})", [hkey(h) for h in chunk]
+                "SELECT seq, hash FROM action WHERE author_id = ? AND seq BETWEEN ? AND ? "
+                "AND status = ?",
+                (self._known_agent_id(author), min(seqs), max(seqs), int(Status.VALID)),
             ).fetchall()
-            wanted = set(chunk)
-            found.update(r[0] for r in rows if r[0] in wanted)
-        return found
+            held: dict[int, list[bytes]] = {}
+            for seq, action_hash in rows:
+                held.setdefault(seq, []).append(action_hash)
+            forks.extend((other, s.hash) for s in mine for other in held.get(s.action.seq, ())
+                         if other != s.hash)
+        return forks
 
     def _insert_records(self, records: Sequence[StagedRecord], authored: bool) -> None:
         """Insert in bulk inside the caller's transaction. Ids are assigned here so actions,
@@ -298,7 +327,7 @@ class SqliteStore:
             entry_hash = record.signed.action.entry_hash_or_none
             if record.entry is not None and entry_hash is not None:
                 new_entries.setdefault(entry_hash, record)
-        held_entries = self._held_entries(list(new_entries))
+        held_entries = self._lookup_many("entry", list(new_entries))
         agent_id = self._agent_id
         for offset, record in enumerate(records):
             signed, action_id = record.signed, next_id + offset
@@ -364,11 +393,14 @@ class SqliteStore:
         return row[0] if row else None
 
     @staticmethod
-    def _decode(action_bytes: bytes, signature: bytes) -> SignedAction:
+    def _decode(action_bytes: bytes, signature: bytes, stored_hash: bytes) -> SignedAction:
         try:
-            return signed_action_from_parts(action_bytes, signature)
+            signed = signed_action_from_parts(action_bytes, signature)
         except MalformedData as exc:
             raise StoreCorrupted(f"a stored action no longer decodes: {exc}") from exc
+        if signed.hash != stored_hash:
+            raise StoreCorrupted("a stored action's bytes do not match its hash")
+        return signed
 
     def get_action(self, action_hash: bytes) -> tuple[SignedAction, Status] | None:
         """An action by hash with its validation status, or None."""
@@ -378,7 +410,14 @@ class SqliteStore:
         ).fetchone()
         if row is None:
             return None
-        return self._decode(row[0], row[1]), Status(row[2])
+        return self._decode(row[0], row[1], action_hash), Status(row[2])
+
+    def all_actions(self) -> Iterator[tuple[SignedAction, Status, int]]:
+        """Every action held, with its status and held-op bit set, in storage order."""
+        rows = self._db.execute("SELECT action_bytes, signature, status, hash, ops FROM action "
+                                "ORDER BY id")
+        for action_bytes, signature, status, stored_hash, ops in rows:
+            yield self._decode(action_bytes, signature, stored_hash), Status(status), ops
 
     def get_entry(self, entry_hash: bytes) -> bytes | None:
         """Entry bytes by hash, or None."""
@@ -390,13 +429,13 @@ class SqliteStore:
     def first_action_for_entry(self, entry_hash: bytes) -> SignedAction | None:
         """The first action held that wrote this entry, if it is valid."""
         row = self._db.execute(
-            "SELECT a.action_bytes, a.signature, a.status FROM entry e JOIN action a "
+            "SELECT a.action_bytes, a.signature, a.status, a.hash FROM entry e JOIN action a "
             "ON a.id = e.action_id WHERE e.hkey = ? AND e.hash = ?",
             (hkey(entry_hash), entry_hash),
         ).fetchone()
         if row is None or row[2] != Status.VALID:
             return None
-        return self._decode(row[0], row[1])
+        return self._decode(row[0], row[1], row[3])
 
     def chain(self, author: bytes, *, start_seq: int = 0, end_seq: int | None = None,
               limit: int | None = None) -> Iterator[tuple[SignedAction, Status]]:
@@ -404,14 +443,14 @@ class SqliteStore:
         author_id = self._known_agent_id(author)
         if author_id is None:
             return
-        sql = ("SELECT action_bytes, signature, status FROM action WHERE author_id = ? "
+        sql = ("SELECT action_bytes, signature, status, hash FROM action WHERE author_id = ? "
                "AND seq >= ? AND seq <= ? ORDER BY seq, hash")
         params: list[Any] = [author_id, start_seq, end_seq if end_seq is not None else 2**32]
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        for action_bytes, signature, status in self._db.execute(sql, params):
-            yield self._decode(action_bytes, signature), Status(status)
+        for action_bytes, signature, status, stored_hash in self._db.execute(sql, params):
+            yield self._decode(action_bytes, signature, stored_hash), Status(status)
 
     def get_links(self, base: bytes, zome_index: int, link_type: int,
                   tag_prefix: bytes = b"") -> list[StoredLink]:

