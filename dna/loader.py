@@ -82,6 +82,9 @@ def load_dna(manifest: DnaManifest) -> LoadedDna:
         dna_hash=dna_hash,
         entry_visibility=tuple(tuple(d.visibility for d in z.entry_defs) for z in zomes),
         link_type_counts=tuple(len(z.link_defs) for z in zomes),
+        # a DNA may declare an open membrane (demos, tests): then no invite is asked of anyone
+        stewards=() if manifest.properties.get("membrane") == "open" else tuple(
+            s.raw for s in manifest.stewards),
     )
     coordinators = {ref.name: COORDINATORS[ref.name] for ref in manifest.integrity_zomes
                     if ref.name in COORDINATORS}

@@ -51,7 +51,7 @@ from nodeapp._core.messages import (
     Warrant,
     Welcome,
 )
-from nodeapp._core.ops import OpType, basis_of, op_hash, op_types_for
+from nodeapp._core.ops import OpType, basis_of, op_hash, op_mask, op_types_for
 from nodeapp._core.reconcile import CELLS_MIN, build_iblt, iblt_from_bytes, next_size, op_id, peel
 from nodeapp.conductor import Conductor, IngestReport
 from nodeapp.errors import MalformedData
@@ -119,6 +119,7 @@ class NodeProtocol:
         self._ticks = 0
         self._sessions: dict[int, tuple[bytes, tuple[tuple[int, int], ...], int]] = {}
         self._session_counter = 0
+        self._genesis: tuple[Record, ...] = ()
         self._load_from_store()
 
     # --- state from the store -----------------------------------------------------------
@@ -165,7 +166,7 @@ class NodeProtocol:
     # --- entry points ---------------------------------------------------------------------
 
     def start(self, genesis: Sequence[Record]) -> list[Outgoing]:
-        """Introduce ourselves to the bootstrap peers."""
+        """Introduce ourselves to the bootstrap peers (``genesis``: our first three records)."""
         self._genesis = tuple(genesis)
         return [Outgoing(peer, Hello(self._genesis)) for peer in self.bootstrap
                 if peer != self.agent]
@@ -201,6 +202,9 @@ class NodeProtocol:
             self._next_sync_us = now_us + self.settings.sync_interval_us
             out.extend(self._start_sync(rng))
         if self._ticks % self.settings.members_digest_every_ticks == 0:
+            # a bootstrap peer that has not admitted us (its HELLO never came) hears again
+            out.extend(Outgoing(peer, Hello(self._genesis)) for peer in self.bootstrap
+                       if peer not in self.members and peer not in self.blocked)
             peers = self._ring.neighbours(self.agent, self.settings.neighbours_max)
             if peers:
                 peer = peers[rng.randrange(len(peers))]
@@ -212,8 +216,13 @@ class NodeProtocol:
         if peer in self.blocked:
             return []
         if peer not in self.members:
+            # a stranger may introduce itself and tell us who it knows; it is served nothing
             if isinstance(message, Hello):
                 return self._on_hello(peer, message, now_us)
+            if isinstance(message, Welcome):
+                return self._on_welcome(peer, message, now_us)
+            if isinstance(message, Got) and len(message.records) == 3:
+                return self._on_got(peer, message, now_us)
             if isinstance(message, Refused):
                 log.info("peer %s refused us: %s", peer.hex()[:12], message.reason)
                 return []
@@ -231,10 +240,13 @@ class NodeProtocol:
     # --- membership -------------------------------------------------------------------------
 
     def _on_hello(self, peer: bytes, message: Hello, now_us: int) -> list[Outgoing]:
+        out = []
         if peer not in self.members:
             if not self._admit(peer, message.genesis):
                 return [Outgoing(peer, Refused("genesis or membrane proof is not valid"))]
-        return [Outgoing(peer, Welcome(tuple(sorted(self.members - self.blocked))))]
+            out.append(Outgoing(peer, Hello(self._genesis)))  # so it can admit us in turn
+        out.append(Outgoing(peer, Welcome(tuple(sorted(self.members - self.blocked)))))
+        return out
 
     def _admit(self, peer: bytes, genesis: Sequence[Record]) -> bool:
         """Validate a peer's genesis (it must be the peer's own) and make it a member."""
@@ -252,10 +264,16 @@ class NodeProtocol:
             return False
         self.members.add(peer)
         self._refresh_ring()
+        for action_hash in report.stored_hashes:
+            found = self.conductor.store.get_action(action_hash)
+            if found is not None:
+                self._index(found[0], op_mask(op_types_for(found[0].action)))
         return True
 
     def _on_welcome(self, peer: bytes, message: Welcome, now_us: int) -> list[Outgoing]:
-        unknown = [a for a in message.members if a not in self.members and a not in self.blocked]
+        candidates = [*message.members, peer]
+        unknown = [a for a in dict.fromkeys(candidates)
+                   if a not in self.members and a not in self.blocked]
         # ask the welcomer for the genesis of members we have not seen (their AVP proves them)
         return [Outgoing(peer, Get(a)) for a in unknown[:64]]
 
@@ -284,7 +302,7 @@ class NodeProtocol:
     # --- publish, receipts ------------------------------------------------------------------
 
     def _due_publishes(self, now_us: int) -> list[Outgoing]:
-        batches: dict[bytes, list[Record]] = {}
+        batches: dict[bytes, dict[bytes, Record]] = {}  # peer -> action bytes -> record
         for state in self._publishing.values():
             if state.next_try_us > now_us:
                 continue
@@ -294,11 +312,10 @@ class NodeProtocol:
             state.next_try_us = now_us + backoff
             for peer in state.pending:
                 if peer in self.members and peer not in self.blocked:
-                    batches.setdefault(peer, [])
-                    if state.record not in batches[peer]:
-                        batches[peer].append(state.record)
+                    _keep_fullest(batches.setdefault(peer, {}), state.record)
         out = []
-        for peer, records in batches.items():
+        for peer, by_action in batches.items():
+            records = list(by_action.values())
             for offset in range(0, len(records), RECORDS_PER_FRAME_MAX):
                 out.append(Outgoing(peer, Publish(tuple(records[offset:offset +
                                                                 RECORDS_PER_FRAME_MAX]))))
@@ -329,7 +346,7 @@ class NodeProtocol:
     def _accept(self, peer: bytes, records: list[Record], now_us: int, *,
                 receipts_to_author: bool) -> list[Outgoing]:
         """Validate and store records; receipt, warrant and park as the outcome says."""
-        wanted = []
+        by_hash: dict[bytes, Record] = {}
         for record in records:
             try:
                 signed = signed_action_from_parts(record[0], record[1])
@@ -339,11 +356,11 @@ class NodeProtocol:
             author = signed.action.author
             if author in self.blocked or author not in self.members:
                 continue  # a non-member's data is not ours to hold
-            wanted.append((signed, record))
-        if not wanted:
+            if record[2] is not None or signed.hash not in by_hash:  # keep the one with entry
+                by_hash[signed.hash] = record
+        if not by_hash:
             return []
-        by_hash = {signed.hash: record for signed, record in wanted}
-        report = self.conductor.ingest([r for _, r in wanted], held_ops=self.held_op_types)
+        report = self.conductor.ingest(list(by_hash.values()), held_ops=self.held_op_types)
         return self._after_ingest(report, by_hash, now_us, receipts_to_author)
 
     def _after_ingest(self, report: IngestReport, by_hash: dict[bytes, Record], now_us: int,
@@ -407,7 +424,9 @@ class NodeProtocol:
         self.warrants[warrant.agent] = warrant
         self.blocked.add(warrant.agent)
         self._refresh_ring()
-        self._publishing = {k: v for k, v in self._publishing.items()}
+        if warrant.kind == WARRANT_INVALID_OP:  # an agent-activity authority may hold it
+            proven = signed_action_from_parts(warrant.proof[0][0], warrant.proof[0][1])
+            self.conductor.store.set_status(proven.hash, Status.REJECTED)
         for state in self._publishing.values():
             state.pending.discard(warrant.agent)
         return [Outgoing(peer, warrant) for peer in sorted(self.members - self.blocked)
@@ -525,6 +544,13 @@ class NodeProtocol:
         for t in op_types:
             mask |= 1 << t
         return mask
+
+
+def _keep_fullest(by_action: dict[bytes, Record], record: Record) -> None:
+    """Keep one record per action, the one that carries its entry if any does."""
+    held = by_action.get(record[0])
+    if held is None or (held[2] is None and record[2] is not None):
+        by_action[record[0]] = record
 
 
 def _chunks(records: list[Record]) -> list[tuple[Record, ...]]:

@@ -68,10 +68,15 @@ class FakeClock:
 
 def build_dna(network_seed: str = "seed", *, stewards: Iterable[AgentKey] = (), name: str = "t",
               zomes: tuple[str, ...] = PRODUCTION_ZOMES,
-              properties: dict[str, Any] | None = None) -> LoadedDna:
-    """A loaded DNA over the installed zomes (the production set by default)."""
+              properties: dict[str, Any] | None = None, open_membrane: bool = True
+              ) -> LoadedDna:
+    """A loaded DNA over the installed zomes (the production set by default). Its membrane is
+    open unless ``open_membrane=False``: tests of other rules then need no invites."""
     keys = [AgentPubKey(k.public_key) for k in stewards]
-    return load_dna(build_manifest(name, network_seed, keys, zomes, properties))
+    props = dict(properties or {})
+    if open_membrane:
+        props.setdefault("membrane", "open")
+    return load_dna(build_manifest(name, network_seed, keys, zomes, props))
 
 
 def build_conductor(tmp_path: Path, *, key: AgentKey | None = None, dna: LoadedDna | None = None,

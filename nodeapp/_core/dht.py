@@ -50,6 +50,7 @@ class Ring:
         self.replication_factor = replication_factor
         self._members = sorted({member(a) for a in agents}, key=lambda m: (m.location, m.agent))
         self._locations = [m.location for m in self._members]
+        self._arcs: dict[bytes, tuple[int, int] | None] = {}
 
     def __len__(self) -> int:
         return len(self._members)
@@ -90,9 +91,13 @@ class Ring:
         Derived by probing: exact for the nearest-R rule because an agent's region is the
         contiguous interval between the midpoints that bound its R-neighbourhood.
         """
-        if len(self._members) <= self.replication_factor:
-            return (0, RING) if any(m.agent == agent for m in self._members) else None
-        return _arc_by_bisection(self, agent)
+        if agent not in self._arcs:  # the ring is immutable, so an arc never changes
+            if len(self._members) <= self.replication_factor:
+                found = any(m.agent == agent for m in self._members)
+                self._arcs[agent] = (0, RING) if found else None
+            else:
+                self._arcs[agent] = _arc_by_bisection(self, agent)
+        return self._arcs[agent]
 
 
 def _arc_by_bisection(ring: Ring, agent: bytes) -> tuple[int, int] | None:

@@ -56,7 +56,8 @@ class Transport(ABC):
     @property
     @abstractmethod
     def listen_addrs(self) -> list[str]:
-        """Addresses others can dial, each ending in ``/p2p/<peer id>``."""
+        """The bound addresses, each ending in ``/p2p/<peer id>``, in no particular order.
+        A wildcard listen address (``0.0.0.0``) is reported as such."""
 
     @abstractmethod
     async def connect(self, addr: str) -> str:

@@ -292,6 +292,11 @@ class SqliteStore:
         self._db.execute("UPDATE action SET ops = ? WHERE hkey = ? AND hash = ?",
                          (mask, hkey(action_hash), action_hash))
 
+    def set_status(self, action_hash: bytes, status: Status) -> None:
+        """Change a held action's validation status (a warrant proved it invalid)."""
+        self._db.execute("UPDATE action SET status = ? WHERE hkey = ? AND hash = ?",
+                         (int(status), hkey(action_hash), action_hash))
+
     def forks_among(self, actions: Sequence[SignedAction]) -> list[tuple[bytes, bytes]]:
         """(held hash, new hash) for each action that shares author and seq with another valid
         action held here: the evidence of a chain fork."""
