@@ -83,6 +83,7 @@ def _stewards(manifest: DnaManifest) -> tuple[bytes, ...]:
 
 def require_inviter(home: NodeHome) -> DnaManifest:
     """The home's network, if its agent may invite into it; needs no passphrase."""
+    home.require()
     manifest = home.manifest()
     if manifest is None:
         raise HomeError("this node is in no network yet: run `nodeapp network create` first")

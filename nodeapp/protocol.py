@@ -6,6 +6,8 @@ Time and randomness are arguments, so a simulation is reproducible from its seed
 validation go through the node's :class:`~nodeapp.conductor.Conductor`.
 
 Rules:
+* Determinism: nothing iterates a set of bytes in an order that reaches the wire (hash seeds
+  differ between processes), so a simulation seed replays exactly.
 * Membership: a peer is served only after this node validated its genesis (the membrane proof in
   its AgentValidationPkg). Anything but HELLO from a stranger is answered with REFUSED.
 * Publishing is best effort: the author sends each new record to the authorities of its ops and
@@ -120,6 +122,8 @@ class NodeProtocol:
         self._sessions: dict[int, tuple[bytes, tuple[tuple[int, int], ...], int]] = {}
         self._session_counter = 0
         self._genesis: tuple[Record, ...] = ()
+        self.my_addrs: tuple[str, ...] = ()  # set by a transport that listens
+        self.addresses: dict[bytes, tuple[str, ...]] = {}  # where members were heard to listen
         self._load_from_store()
 
     # --- state from the store -----------------------------------------------------------
@@ -168,8 +172,16 @@ class NodeProtocol:
     def start(self, genesis: Sequence[Record]) -> list[Outgoing]:
         """Introduce ourselves to the bootstrap peers (``genesis``: our first three records)."""
         self._genesis = tuple(genesis)
-        return [Outgoing(peer, Hello(self._genesis)) for peer in self.bootstrap
-                if peer != self.agent]
+        return [Outgoing(peer, self._hello()) for peer in self.bootstrap if peer != self.agent]
+
+    def _hello(self) -> Hello:
+        return Hello(self._genesis, self.my_addrs)
+
+    def _welcome(self) -> Welcome:
+        members = tuple(sorted(self.members - self.blocked))
+        addrs = tuple(self.my_addrs if a == self.agent else self.addresses.get(a, ())
+                      for a in members)
+        return Welcome(members, addrs)
 
     def on_commit(self, records: Sequence[SignedAction], entries: Sequence[bytes | None],
                   now_us: int) -> list[Outgoing]:
@@ -203,12 +215,14 @@ class NodeProtocol:
             out.extend(self._start_sync(rng))
         if self._ticks % self.settings.members_digest_every_ticks == 0:
             # a bootstrap peer that has not admitted us (its HELLO never came) hears again
-            out.extend(Outgoing(peer, Hello(self._genesis)) for peer in self.bootstrap
+            out.extend(Outgoing(peer, self._hello()) for peer in self.bootstrap
                        if peer not in self.members and peer not in self.blocked)
             peers = self._ring.neighbours(self.agent, self.settings.neighbours_max)
             if peers:
                 peer = peers[rng.randrange(len(peers))]
-                out.append(Outgoing(peer, Welcome(tuple(sorted(self.members - self.blocked)))))
+                out.append(Outgoing(peer, self._welcome()))
+                # warrants are rare and must reach everyone: they ride along every digest
+                out.extend(Outgoing(peer, w) for w in list(self.warrants.values())[:16])
         return out
 
     def on_message(self, peer: bytes, message: Message, now_us: int) -> list[Outgoing]:
@@ -244,8 +258,10 @@ class NodeProtocol:
         if peer not in self.members:
             if not self._admit(peer, message.genesis):
                 return [Outgoing(peer, Refused("genesis or membrane proof is not valid"))]
-            out.append(Outgoing(peer, Hello(self._genesis)))  # so it can admit us in turn
-        out.append(Outgoing(peer, Welcome(tuple(sorted(self.members - self.blocked)))))
+            out.append(Outgoing(peer, self._hello()))  # so it can admit us in turn
+        if message.addrs:
+            self.addresses[peer] = message.addrs
+        out.append(Outgoing(peer, self._welcome()))
         return out
 
     def _admit(self, peer: bytes, genesis: Sequence[Record]) -> bool:
@@ -271,6 +287,9 @@ class NodeProtocol:
         return True
 
     def _on_welcome(self, peer: bytes, message: Welcome, now_us: int) -> list[Outgoing]:
+        for agent, addrs in zip(message.members, message.addrs, strict=False):
+            if addrs and agent != self.agent:
+                self.addresses.setdefault(agent, addrs)  # a member's own HELLO wins over hearsay
         candidates = [*message.members, peer]
         unknown = [a for a in dict.fromkeys(candidates)
                    if a not in self.members and a not in self.blocked]
@@ -310,7 +329,7 @@ class NodeProtocol:
             backoff = min(self.settings.publish_retry_us * 2 ** (state.attempts - 1),
                           self.settings.publish_backoff_max_us)
             state.next_try_us = now_us + backoff
-            for peer in state.pending:
+            for peer in sorted(state.pending):  # sorted: a seed must replay the same order
                 if peer in self.members and peer not in self.blocked:
                     _keep_fullest(batches.setdefault(peer, {}), state.record)
         out = []
@@ -356,6 +375,8 @@ class NodeProtocol:
             author = signed.action.author
             if author in self.blocked or author not in self.members:
                 continue  # a non-member's data is not ours to hold
+            if not self.held_op_types(signed):
+                continue  # not an authority for any of its ops: not ours to hold
             if record[2] is not None or signed.hash not in by_hash:  # keep the one with entry
                 by_hash[signed.hash] = record
         if not by_hash:
@@ -383,6 +404,7 @@ class NodeProtocol:
                             self._receipt(op_hash(op_type, action_hash), 1))
         for author, items in receipts.items():
             out.append(Outgoing(author, Receipts(tuple(items))))
+        out.extend(self._forward_activity(report.stored_hashes, by_hash))
         for action_hash, reason in report.rejected:
             record = by_hash.get(action_hash) if action_hash else None
             if record is not None:
@@ -399,6 +421,29 @@ class NodeProtocol:
                                                (self._record(held[0]), by_hash[new_hash]),
                                                "two actions at one seq"))
         return out
+
+    def _forward_activity(self, stored: list[bytes], by_hash: dict[bytes, Record]
+                          ) -> list[Outgoing]:
+        """The two StoreRecord authorities nearest an action pass it on to its author's
+        agent-activity authorities: a forking author cannot show a branch to record holders
+        only and keep it from the authorities that would see the fork."""
+        batches: dict[bytes, list[Record]] = {}
+        for action_hash in stored:
+            record = by_hash.get(action_hash)
+            if record is None:
+                continue
+            signed = signed_action_from_parts(record[0], record[1])
+            author = signed.action.author
+            if author == self.agent:
+                continue
+            nearest = self._ring.authorities(location_of(action_hash))[:2]
+            if self.agent not in nearest:
+                continue
+            for peer in self._ring.authorities(location_of(author)):
+                if peer not in (self.agent, author):
+                    batches.setdefault(peer, []).append((record[0], record[1], None))
+        return [Outgoing(peer, Publish(tuple(records[:RECORDS_PER_FRAME_MAX])))
+                for peer, records in batches.items()]
 
     def _receipt(self, op: bytes, verdict: int) -> tuple[bytes, bytes, int, bytes]:
         signature = self.conductor.sign(_RECEIPT_TAG + op + bytes([verdict]))

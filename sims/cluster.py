@@ -119,8 +119,13 @@ class SimNode:
             self._keep_and_publish(self._sign_create(head.seq + 1, head.hash, now, one), one)
             other = self._sign_create(head.seq + 1, head.hash, now + 1, two)
             peers = sorted(self.protocol.members - {self.agent})
-            for peer in peers[: len(peers) // 2]:
-                self.cluster.send(self, peer, _publish([(other, two)]))
+            # like a real forking node it keeps showing the other branch, to half the members
+            for attempt in range(10):
+                def show(other: SignedAction = other) -> None:
+                    if self.up:
+                        for peer in peers[: len(peers) // 2]:
+                            self.cluster.send(self, peer, _publish([(other, two)]))
+                self.cluster.net.at(self.cluster.net.now_us + attempt * 2_000_000, show)
 
     def _sign_create(self, seq: int, prev: bytes, ts: int, entry: bytes) -> SignedAction:
         action = Create(self.agent, seq, prev, ts, 0, 0, Visibility.PUBLIC, blake2b_256(entry))

@@ -22,6 +22,8 @@ PROTOCOL_VERSION = 1
 FRAME_BYTES_MAX = 8 * 1024 * 1024
 RECORDS_PER_FRAME_MAX = 2_000
 IDS_PER_FRAME_MAX = 50_000
+ADDRS_MAX = 8
+ADDR_CHARS_MAX = 256
 
 Record = tuple[bytes, bytes, bytes | None]
 
@@ -46,11 +48,13 @@ class Kind(IntEnum):
 @dataclass(frozen=True)
 class Hello:
     genesis: tuple[Record, ...]
+    addrs: tuple[str, ...] = ()  # where the sender listens (multiaddrs); empty in simulation
 
 
 @dataclass(frozen=True)
 class Welcome:
     members: tuple[bytes, ...]
+    addrs: tuple[tuple[str, ...], ...] = ()  # per member, where it was last heard to listen
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,13 @@ def _records(v: Any) -> tuple[Record, ...]:
     return tuple(_record(r) for r in _list(v, RECORDS_PER_FRAME_MAX))
 
 
+def _addrs(v: Any) -> tuple[str, ...]:
+    items = _list(v, ADDRS_MAX)
+    if any(type(a) is not str or not a.startswith("/") or len(a) > ADDR_CHARS_MAX for a in items):
+        raise MalformedData(f"addresses are multiaddr strings of at most {ADDR_CHARS_MAX} chars")
+    return tuple(items)
+
+
 def _region(v: Any) -> tuple[tuple[int, int], ...]:
     pieces = []
     for piece in _list(v, 4):
@@ -174,11 +185,12 @@ def _region(v: Any) -> tuple[tuple[int, int], ...]:
 
 
 def _fields(message: Message) -> list[Any]:
-    if isinstance(message, Hello | Publish | Records | Got):
-        records = message.genesis if isinstance(message, Hello) else message.records
-        return [[list(r) for r in records]]
+    if isinstance(message, Hello):
+        return [[list(r) for r in message.genesis], list(message.addrs)]
+    if isinstance(message, Publish | Records | Got):
+        return [[list(r) for r in message.records]]
     if isinstance(message, Welcome):
-        return [list(message.members)]
+        return [list(message.members), [list(a) for a in message.addrs]]
     if isinstance(message, Refused):
         return [message.reason]
     if isinstance(message, Receipts):
@@ -222,15 +234,19 @@ def decode_message(dna_hash: bytes, frame: bytes) -> Message:
 
 
 def _decode_fields(kind: Kind, f: list[Any]) -> Message:
-    expected = {Kind.HELLO: 1, Kind.WELCOME: 1, Kind.REFUSED: 1, Kind.PUBLISH: 1,
+    expected = {Kind.HELLO: 2, Kind.WELCOME: 2, Kind.REFUSED: 1, Kind.PUBLISH: 1,
                 Kind.RECEIPTS: 1, Kind.SYNC_OFFER: 4, Kind.SYNC_REPLY: 4, Kind.FETCH: 1,
                 Kind.RECORDS: 1, Kind.WARRANT: 5, Kind.GET: 1, Kind.GOT: 1}[kind]
     if len(f) != expected:
         raise MalformedData(f"{kind.name} has {expected} fields, not {len(f)}")
     if kind == Kind.HELLO:
-        return Hello(_records(f[0]))
+        return Hello(_records(f[0]), _addrs(f[1]))
     if kind == Kind.WELCOME:
-        return Welcome(tuple(_bytes(a, 32) for a in _list(f[0], IDS_PER_FRAME_MAX)))
+        members = tuple(_bytes(a, 32) for a in _list(f[0], IDS_PER_FRAME_MAX))
+        addrs = tuple(_addrs(a) for a in _list(f[1], IDS_PER_FRAME_MAX))
+        if addrs and len(addrs) != len(members):
+            raise MalformedData("WELCOME has addresses for some members but not all")
+        return Welcome(members, addrs)
     if kind == Kind.REFUSED:
         if type(f[0]) is not str or len(f[0]) > 1000:
             raise MalformedData("a refusal reason is a short string")

@@ -39,11 +39,10 @@ from nodeapp.keystore import AgentKey, generate_agent_key
 STEWARD = generate_agent_key()
 MEMBER = generate_agent_key()
 OUTSIDER = generate_agent_key()
-DNA = build_dna("membrane", stewards=[STEWARD])
+DNA = build_dna("membrane", stewards=[STEWARD], open_membrane=False)
 MANIFEST = DNA.manifest.to_bytes()
 STEWARDS = (STEWARD.public_key,)
-# system validation as it runs once dna/loader.py passes the manifest's stewards to DnaTypes
-TYPES = replace(DNA.types, stewards=STEWARDS)
+TYPES = DNA.types
 EXPIRES_US = START_US + 3_600_000_000
 PEER = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
 
@@ -296,6 +295,11 @@ def test_a_dna_naming_no_stewards_has_an_open_membrane() -> None:
                              dna_hash=DNA.hash, stewards=(), is_authorised=lambda a: False)
 
 
+def test_the_loaded_dna_hands_its_stewards_to_system_validation() -> None:
+    assert TYPES.stewards == STEWARDS
+    assert build_dna("open", stewards=[STEWARD]).types.stewards == ()
+
+
 def test_membrane_errors_are_validation_errors_naming_known_rules() -> None:
     assert issubclass(MembraneError, SysValidationError)
     assert issubclass(MembraneError, ValidationError)
@@ -351,7 +355,7 @@ def test_sys_validate_accepts_an_invited_member_and_a_steward() -> None:
 
 
 def test_a_peer_refuses_an_uninvited_chain_and_reports_the_rule(tmp_path: Path) -> None:
-    node = build_conductor(tmp_path, key=STEWARD, dna=replace(DNA, types=TYPES))
+    node = build_conductor(tmp_path, key=STEWARD, dna=DNA)
     uninvited = build_genesis(OUTSIDER, DNA.hash)
     report = node.ingest(uninvited.items())
     assert [(h, why.split(":")[0]) for h, why in report.rejected] == [
@@ -365,7 +369,7 @@ def test_a_peer_refuses_an_uninvited_chain_and_reports_the_rule(tmp_path: Path) 
 
 def test_a_conductor_writes_an_invited_genesis_and_refuses_an_uninvited_one(
         tmp_path: Path) -> None:
-    dna = replace(DNA, types=TYPES)
+    dna = DNA
     build_conductor(tmp_path, key=MEMBER, dna=dna, membrane_proof=invite_to_bytes(GOOD),
                     db_name="member.db")
     outsider = build_conductor(tmp_path, key=OUTSIDER, dna=dna, genesis=False,

@@ -11,7 +11,7 @@ import os
 import socket
 import threading
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import psutil
 import pytest
@@ -410,6 +410,22 @@ async def test_listen_on_a_port_in_use_fails() -> None:
             with pytest.raises(ListenFailed, match=str(port)):
                 async with open_host(agent(1).seed, [f"/ip4/127.0.0.1/tcp/{port}"]):
                     pass
+
+
+async def test_closing_a_host_closes_its_connections_at_once() -> None:
+    with trio.fail_after(30):
+        async with AsyncExitStack() as stack:
+            peers = [await stack.enter_async_context(open_host(agent(10 + i).seed, LOCAL))
+                     for i in range(8)]
+            async with open_host(agent(1).seed, LOCAL) as hub:
+                for peer in peers:
+                    await peer.connect(hub.listen_addrs[0])
+                start = trio.current_time()
+            # libp2p alone closes connections one by one, ~0.18 s each (~1.4 s for 8)
+            assert trio.current_time() - start < 0.8
+            with trio.fail_after(5):
+                while any(peer.connected_peers() for peer in peers):
+                    await trio.sleep(0.01)
 
 
 # --- leaks --------------------------------------------------------------------------------
