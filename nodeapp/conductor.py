@@ -210,8 +210,8 @@ class Conductor:
     # --- received data -----------------------------------------------------------------
 
     def ingest(self, items: Sequence[tuple[bytes, bytes, bytes | None]],
-               held_ops: Callable[[SignedAction], tuple[OpType, ...]] | None = None
-               ) -> IngestReport:
+               held_ops: Callable[[SignedAction], tuple[OpType, ...]] | None = None,
+               *, all_or_nothing: bool = False) -> IngestReport:
         """Validate received (action bytes, signature, entry bytes or None) triples, as a frame
         carries them, and store the valid ones in one transaction.
 
@@ -219,7 +219,8 @@ class Conductor:
         authority for); by default all of them. Only agent-activity authorities need the
         author's previous action and check the chain rules; the others check the action's
         own position. Invalid and undecodable items are reported, never stored; items whose
-        dependencies are missing are reported unresolved.
+        dependencies are missing are reported unresolved. With ``all_or_nothing`` one such item
+        keeps the whole batch out (a newcomer's genesis is admitted whole or not at all).
         """
         report = IngestReport()
         batch = Scratch(None, 0)
@@ -271,6 +272,8 @@ class Conductor:
                 report.rejected.append((signed.hash, f"app: {result.reason}"))
             else:
                 report.unresolved.append((signed.hash, result.deps))
+        if all_or_nothing and (report.rejected or report.unresolved):
+            return report
         report.stored = self.store.store_received(batch.records)
         for action_hash, new_mask in report.more_ops:
             self.store.set_held_mask(action_hash, new_mask)

@@ -90,8 +90,11 @@ class ProtocolSettings:
 @dataclass
 class _PublishState:
     record: Record
-    pending: set[bytes]  # authorities that have not sent a receipt
+    location: int  # of the op's basis
+    receipted: set[bytes]  # validators that sent a receipt
     next_try_us: int
+    action_hash: bytes
+    op_type: OpType
     attempts: int = 0
 
 
@@ -137,6 +140,13 @@ class NodeProtocol:
                 self.members.add(signed.action.author)
             self._index(signed, mask)
         self._ring = Ring(self.members - self.blocked, self.replication_factor)
+        # what we published before a restart and was not receipted by all goes out again
+        for signed, receipted in self.conductor.store.authored_receipts(self.agent):
+            entry_hash = signed.action.entry_hash_or_none
+            entry = None
+            if entry_hash is not None and getattr(signed.action, "visibility", 1) == 0:
+                entry = self.conductor.store.get_entry(entry_hash)
+            self._queue_publish(signed, entry, 0, receipted)
 
     def _index(self, signed: SignedAction, mask: int) -> None:
         for op_type in op_types_for(signed.action):
@@ -188,20 +198,23 @@ class NodeProtocol:
         """Our own new records: hold what we are an authority for, publish the rest."""
         out: list[Outgoing] = []
         for signed, entry in zip(records, entries, strict=True):
-            record: Record = (signed.action_bytes, signed.signature, entry)
             self._index(signed, self._mask_of(self.held_op_types(signed)))
             self.conductor.store.set_held_mask(signed.hash,
                                                self._mask_of(self.held_op_types(signed)))
-            for op_type in op_types_for(signed.action):
-                basis = basis_of(op_type, signed.action, signed.hash)
-                authorities = set(self._ring.authorities(location_of(basis[1:]))) - {self.agent}
-                if authorities:
-                    self._publishing[op_hash(op_type, signed.hash)] = _PublishState(
-                        record if op_type != OpType.REGISTER_AGENT_ACTIVITY else
-                        (signed.action_bytes, signed.signature, None),
-                        authorities, now_us)
+            self._queue_publish(signed, entry, now_us, {})
         out.extend(self._due_publishes(now_us))
         return out
+
+    def _queue_publish(self, signed: SignedAction, entry: bytes | None, now_us: int,
+                       receipted: dict[int, set[bytes]]) -> None:
+        record: Record = (signed.action_bytes, signed.signature, entry)
+        for op_type in op_types_for(signed.action):
+            basis = basis_of(op_type, signed.action, signed.hash)
+            self._publishing[op_hash(op_type, signed.hash)] = _PublishState(
+                record if op_type != OpType.REGISTER_AGENT_ACTIVITY else
+                (signed.action_bytes, signed.signature, None),
+                location_of(basis[1:]), set(receipted.get(op_type, ())), now_us, signed.hash,
+                op_type)
 
     def on_tick(self, now_us: int, rng: Random) -> list[Outgoing]:
         """Periodic work: publish retries, parked validations, one sync round."""
@@ -217,7 +230,8 @@ class NodeProtocol:
             # a bootstrap peer that has not admitted us (its HELLO never came) hears again
             out.extend(Outgoing(peer, self._hello()) for peer in self.bootstrap
                        if peer not in self.members and peer not in self.blocked)
-            peers = self._ring.neighbours(self.agent, self.settings.neighbours_max)
+            # any member, not only ring neighbours: membership spreads like gossip
+            peers = sorted(self.members - self.blocked - {self.agent})
             if peers:
                 peer = peers[rng.randrange(len(peers))]
                 out.append(Outgoing(peer, self._welcome()))
@@ -274,7 +288,7 @@ class NodeProtocol:
             return False
         if authors != {peer}:
             return False
-        report = self.conductor.ingest(list(genesis))
+        report = self.conductor.ingest(list(genesis), all_or_nothing=True)
         if report.rejected or report.unresolved:
             log.info("refused %s: %s", peer.hex()[:12], (report.rejected or report.unresolved)[0])
             return False
@@ -322,16 +336,23 @@ class NodeProtocol:
 
     def _due_publishes(self, now_us: int) -> list[Outgoing]:
         batches: dict[bytes, dict[bytes, Record]] = {}  # peer -> action bytes -> record
-        for state in self._publishing.values():
+        done = []
+        for key, state in self._publishing.items():
+            # the authorities as the ring is now: members learnt since the commit count too
+            pending = self._pending_authorities(state)
+            if not pending:
+                done.append(key)
+                continue
             if state.next_try_us > now_us:
                 continue
             state.attempts += 1
             backoff = min(self.settings.publish_retry_us * 2 ** (state.attempts - 1),
                           self.settings.publish_backoff_max_us)
             state.next_try_us = now_us + backoff
-            for peer in sorted(state.pending):  # sorted: a seed must replay the same order
-                if peer in self.members and peer not in self.blocked:
-                    _keep_fullest(batches.setdefault(peer, {}), state.record)
+            for peer in pending:
+                _keep_fullest(batches.setdefault(peer, {}), state.record)
+        for key in done:
+            del self._publishing[key]
         out = []
         for peer, by_action in batches.items():
             records = list(by_action.values())
@@ -344,6 +365,7 @@ class NodeProtocol:
         return self._accept(peer, list(message.records), now_us, receipts_to_author=True)
 
     def _on_receipts(self, peer: bytes, message: Receipts, now_us: int) -> list[Outgoing]:
+        kept = []
         for op, validator, verdict, signature in message.receipts:
             if validator != peer or not _verify(validator, _RECEIPT_TAG + op + bytes([verdict]),
                                                 signature):
@@ -351,10 +373,19 @@ class NodeProtocol:
             self.receipts.setdefault(op, set()).add(validator)
             state = self._publishing.get(op)
             if state is not None:
-                state.pending.discard(validator)
-                if not state.pending:
+                kept.append((state.action_hash, int(state.op_type), validator))
+                state.receipted.add(validator)
+                if not self._pending_authorities(state):
                     del self._publishing[op]
+        if kept:
+            self.conductor.store.add_receipts(kept)
         return []
+
+    def _pending_authorities(self, state: _PublishState) -> list[bytes]:
+        """Authorities of the op (as the ring is now) that have not receipted it, sorted so a
+        seed replays the same order."""
+        return sorted(a for a in self._ring.authorities(state.location)
+                      if a != self.agent and a not in state.receipted)
 
     def publish_pending(self) -> int:
         """How many of our ops still lack a receipt from some authority."""
@@ -472,8 +503,6 @@ class NodeProtocol:
         if warrant.kind == WARRANT_INVALID_OP:  # an agent-activity authority may hold it
             proven = signed_action_from_parts(warrant.proof[0][0], warrant.proof[0][1])
             self.conductor.store.set_status(proven.hash, Status.REJECTED)
-        for state in self._publishing.values():
-            state.pending.discard(warrant.agent)
         return [Outgoing(peer, warrant) for peer in sorted(self.members - self.blocked)
                 if peer != self.agent]
 

@@ -71,6 +71,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX link_base ON link (base, zome_index, link_type);
     """,
+    # 2: validation receipts for our own ops, so a restarted node knows what to publish again.
+    """
+    CREATE TABLE receipt (
+        action_id INTEGER NOT NULL,
+        op_type INTEGER NOT NULL,
+        validator BLOB NOT NULL,
+        PRIMARY KEY (action_id, op_type, validator)
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -292,6 +292,32 @@ class SqliteStore:
         self._db.execute("UPDATE action SET ops = ? WHERE hkey = ? AND hash = ?",
                          (mask, hkey(action_hash), action_hash))
 
+    def add_receipts(self, receipts: Sequence[tuple[bytes, int, bytes]]) -> None:
+        """Record (action hash, op type, validator) receipts for our own ops."""
+        rows = []
+        for action_hash, op_type, validator in receipts:
+            action_id = self._action_id(action_hash)
+            if action_id is not None:
+                rows.append((action_id, op_type, validator))
+        self._db.executemany("INSERT OR IGNORE INTO receipt (action_id, op_type, validator) "
+                             "VALUES (?, ?, ?)", rows)
+
+    def authored_receipts(self, author: bytes
+                          ) -> Iterator[tuple[SignedAction, dict[int, set[bytes]]]]:
+        """Each valid action we authored, with the validators that receipted each op type."""
+        author_id = self._known_agent_id(author)
+        if author_id is None:
+            return
+        receipts: dict[int, dict[int, set[bytes]]] = {}
+        for action_id, op_type, validator in self._db.execute(
+                "SELECT r.action_id, r.op_type, r.validator FROM receipt r"):
+            receipts.setdefault(action_id, {}).setdefault(op_type, set()).add(validator)
+        rows = self._db.execute(
+            "SELECT id, action_bytes, signature, hash FROM action WHERE author_id = ? AND "
+            "authored = 1 AND status = ? ORDER BY seq", (author_id, int(Status.VALID)))
+        for action_id, action_bytes, signature, stored_hash in rows:
+            yield self._decode(action_bytes, signature, stored_hash), receipts.get(action_id, {})
+
     def set_status(self, action_hash: bytes, status: Status) -> None:
         """Change a held action's validation status (a warrant proved it invalid)."""
         self._db.execute("UPDATE action SET status = ? WHERE hkey = ? AND hash = ?",
