@@ -165,6 +165,9 @@ class NodeProtocol:
 
     def _refresh_ring(self) -> None:
         self._ring = Ring(self.members - self.blocked, self.replication_factor)
+        for state in self._publishing.values():  # new authorities may be owed our ops: now
+            state.next_try_us = 0
+            state.attempts = 0
 
     def held_op_types(self, signed: SignedAction) -> tuple[OpType, ...]:
         """The ops of an action this node is an authority for."""

@@ -89,6 +89,7 @@ def run(config: SimConfig, root: Path | None = None) -> SimReport:
     if root is None:
         with tempfile.TemporaryDirectory(prefix="nodeapp-sim-") as tmp:
             return run(config, Path(tmp))
+    root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     byzantine = {}
     order = list(range(1, config.nodes))
