@@ -7,6 +7,7 @@ a traceback is a bug.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -169,12 +170,33 @@ def join(
                           f"agent   {status['agent']}"])
 
 
+def _ask_running_node(node: NodeHome, request: dict[str, Any]) -> dict[str, Any] | None:
+    """The running node's reply, or None when no node runs in this home."""
+    from nodeapp.local_api import request_running_node
+
+    node.require()
+    return request_running_node(node, request)
+
+
+def _status_value(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) if value else "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+    return str(value)
+
+
 @app.command()
 def status(home: HomeOpt, as_json: JsonOpt = False) -> None:
-    """Agent key, peer id, DNA hash, chain length and head, store size."""
-    data = NodeHome(home).status()
+    """Agent key, peer id, DNA hash, chain length and head, store size; and, while the node
+    runs, its addresses, peers, members, warrants and pending publishes."""
+    node = NodeHome(home)
+    reply = _ask_running_node(node, {"op": "status"})
+    data = reply["status"] if reply is not None else node.status()
     width = max(len(k) for k in data)
-    _emit(as_json, data, [f"{k:<{width}}  {'-' if v is None else v}" for k, v in data.items()])
+    _emit(as_json, data, [f"{k:<{width}}  {_status_value(v)}" for k, v in data.items()])
 
 
 @app.command()
@@ -207,18 +229,104 @@ def call(
     payload: Annotated[str, typer.Argument(help="The input as JSON.")] = "null",
     passphrase_file: PassFileOpt = None,
 ) -> None:
-    """Call a zome function on this node and print its output as JSON."""
+    """Call a zome function on this node and print its output as JSON. While the node runs
+    (`nodeapp run`) the call goes through it, needs no passphrase, and is published at once."""
     try:
         parsed = json.loads(payload)
     except ValueError as exc:
         raise UsageError(f"the input is not JSON: {exc}") from exc
     node = NodeHome(home)
+    reply = _ask_running_node(node, {"op": "call", "zome": zome, "fn": fn, "payload": parsed})
+    if reply is not None:
+        typer.echo(json.dumps({"output": reply.get("output")}, sort_keys=True))
+        return
     conductor = node.open_conductor(_unlock(node, passphrase_file))
     try:
         output = conductor.call_json(zome, fn, parsed)
     finally:
         conductor.store.close()
     typer.echo(json.dumps({"output": output}, sort_keys=True))
+
+
+@app.command()
+def run(
+    home: HomeOpt,
+    listen: Annotated[list[str] | None, typer.Option(
+        "--listen", help="Listen on this multiaddr (repeatable); /ip4/0.0.0.0/tcp/4001 for all "
+                         "interfaces, port 0 for any free port.")] = None,
+    announce: Annotated[list[str] | None, typer.Option(
+        "--announce", help="Tell peers to dial this multiaddr (repeatable); needed when "
+                           "listening on 0.0.0.0 or behind port forwarding.")] = None,
+    tick_ms: Annotated[int, typer.Option(min=10, max=10_000,
+                                         help="Protocol timer period.")] = 100,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    passphrase_file: PassFileOpt = None,
+) -> None:
+    """Run the node on the network until Ctrl-C: peers, sync, validation, and the local API
+    (<home>/node.sock) that `nodeapp call` and `nodeapp status` use while it runs."""
+    import logging
+
+    levels = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+              "error": logging.ERROR}
+    if log_level not in levels:
+        raise UsageError(f"--log-level must be one of {', '.join(levels)}")
+    addrs = listen or ["/ip4/0.0.0.0/tcp/4001"]
+    node = NodeHome(home)
+    node.require()
+    if node.manifest() is None:
+        raise UsageError("this node is in no network yet: run `nodeapp network create` or "
+                         "`nodeapp join` first")
+    passphrase = _unlock(node, passphrase_file)
+    import nodeapp.runtime  # noqa: F401 - importing libp2p resets its loggers: do it first
+
+    logging.basicConfig(level=levels[log_level], stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    # py-libp2p logs routine peer departures at ERROR (identify timeouts) and failures the
+    # node reports itself: keep it quiet unless debugging
+    libp2p_log = logging.getLogger("libp2p")
+    libp2p_log.setLevel(logging.DEBUG if log_level == "debug" else logging.CRITICAL + 1)
+    libp2p_log.propagate = log_level == "debug"
+    try:
+        import trio
+
+        trio.run(_run_until_signal, node, passphrase, addrs, announce or [], tick_ms)
+    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+        pass
+    except BaseExceptionGroup as group:  # trio's nurseries wrap even a single error
+        leaves = _leaves(group)
+        if len(leaves) == 1:
+            raise leaves[0] from None
+        raise
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
+
+
+async def _run_until_signal(node: NodeHome, passphrase: str | None, listen: list[str],
+                            announce: list[str], tick_ms: int) -> None:
+    import signal
+
+    import trio
+
+    from nodeapp.runtime import run_node
+
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            running = await nursery.start(functools.partial(
+                run_node, node, passphrase, listen, tick_ms=tick_ms, announce=announce))
+            typer.echo(f"peer id {running.peer_id}")
+            for addr in running.listen_addrs:
+                typer.echo(f"listening on {addr}")
+            typer.echo(f"local API on {node.socket_path}")
+            sys.stdout.flush()
+            async for signum in signals:
+                typer.echo(f"stopping ({signal.Signals(signum).name})", err=True)
+                nursery.cancel_scope.cancel()
+                break
 
 
 @app.command()

@@ -5,6 +5,7 @@ Layout (every file written atomically, the keystore 0600):
     config.json     node settings (durability, bootstrap peers, ...)
     dna.cbor        the network's DNA manifest, once the node has created or joined one
     node.db         the SQLite store (plus -wal / -shm while open)
+    node.sock       the local API of a running node (0600; only while `nodeapp run` runs)
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ class NodeHome:
     @property
     def db_path(self) -> Path:
         return self.path / "node.db"
+
+    @property
+    def socket_path(self) -> Path:
+        """The running node's local API socket (see :mod:`nodeapp.local_api`)."""
+        return self.path / "node.sock"
 
     # --- creation ----------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import json
 import os
 import stat
@@ -81,9 +82,9 @@ class AgentKey:
         """The PyNaCl signing key built from the seed."""
         return nacl.signing.SigningKey(self.seed)
 
-    @property
+    @functools.cached_property
     def public_key(self) -> bytes:
-        """The 32-byte Ed25519 public key."""
+        """The 32-byte Ed25519 public key (derived once: derivation costs a scalar product)."""
         return bytes(self.signing_key.verify_key)
 
     def __repr__(self) -> str:

@@ -344,7 +344,8 @@ class NodeProtocol:
             # the authorities as the ring is now: members learnt since the commit count too
             pending = self._pending_authorities(state)
             if not pending:
-                done.append(key)
+                if len(self._ring) > 1:  # alone, we cannot know the authorities yet: keep it
+                    done.append(key)
                 continue
             if state.next_try_us > now_us:
                 continue
@@ -378,7 +379,7 @@ class NodeProtocol:
             if state is not None:
                 kept.append((state.action_hash, int(state.op_type), validator))
                 state.receipted.add(validator)
-                if not self._pending_authorities(state):
+                if not self._pending_authorities(state) and len(self._ring) > 1:
                     del self._publishing[op]
         if kept:
             self.conductor.store.add_receipts(kept)

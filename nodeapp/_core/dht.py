@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from nodeapp._core.hashing import location_of
 
 RING = 1 << 32
+_AUTHORITY_CACHE_MAX = 65_536
 
 
 def ring_distance(a: int, b: int) -> int:
@@ -51,6 +52,8 @@ class Ring:
         self._members = sorted({member(a) for a in agents}, key=lambda m: (m.location, m.agent))
         self._locations = [m.location for m in self._members]
         self._arcs: dict[bytes, tuple[int, int] | None] = {}
+        # the ring never changes once built, so answers can be kept (bounded)
+        self._authorities: dict[int, list[bytes]] = {}
 
     def __len__(self) -> int:
         return len(self._members)
@@ -62,16 +65,34 @@ class Ring:
 
     def authorities(self, location: int) -> list[bytes]:
         """The R members nearest to ``location`` (everyone when there are R or fewer)."""
+        found = self._authorities.get(location)
+        if found is None:
+            if len(self._authorities) >= _AUTHORITY_CACHE_MAX:
+                self._authorities.clear()
+            found = self._authorities[location] = self._nearest(location)
+        return found
+
+    def _nearest(self, location: int) -> list[bytes]:
         members = self._members
         r = self.replication_factor
-        if len(members) <= r:
-            return [m.agent for m in members]
-        # walk outwards from the insertion point; 2r candidates on each side always suffice
-        start = bisect.bisect_left(self._locations, location)
         n = len(members)
-        candidates = {members[(start + k) % n] for k in range(-r, r + 1)}
-        ranked = sorted(candidates, key=lambda m: (ring_distance(m.location, location), m.agent))
-        return [m.agent for m in ranked[:r]]
+        if n <= r:
+            return [m.agent for m in members]
+        # merge outwards from the insertion point: the r nearest are r consecutive members
+        right = bisect.bisect_left(self._locations, location) % n
+        left = (right - 1) % n
+        chosen: list[bytes] = []
+        while len(chosen) < r:
+            a, b = members[right], members[left]
+            key_a = (ring_distance(a.location, location), a.agent)
+            key_b = (ring_distance(b.location, location), b.agent)
+            if key_a <= key_b:
+                chosen.append(a.agent)
+                right = (right + 1) % n
+            else:
+                chosen.append(b.agent)
+                left = (left - 1) % n
+        return chosen
 
     def is_authority(self, agent: bytes, location: int) -> bool:
         """Whether ``agent`` is one of the authorities of ``location``."""

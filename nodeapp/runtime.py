@@ -1,0 +1,415 @@
+"""The node runtime: :class:`~nodeapp.protocol.NodeProtocol` driven over py-libp2p.
+
+``await nursery.start(run_node, home, passphrase, listen)`` opens the node's conductor, runs a
+libp2p host with the agent's key and serves the node protocol until cancelled; it reports a
+:class:`RunningNode` (listen addresses, peer id, zome calls, status) once it listens.
+
+Rules:
+* One stream protocol, ``/nodeapp/<first 16 hex chars of the DNA hash>/1.0.0``: a request is
+  one message frame (:func:`~nodeapp._core.messages.encode_message`), the answer is an empty
+  frame (an ack) once the message was handled. A frame that does not decode (malformed, too
+  big, another DNA) is logged in one line and refused (the stream closes unanswered); the node
+  goes on serving.
+* The sender of a frame is the Noise-authenticated peer id, mapped to its agent key; nothing a
+  peer claims about itself is believed.
+* Outgoing messages go through one bounded queue per peer (``SEND_QUEUE_MAX``), one request at
+  a time. A full queue drops the message, and a failed dial or request drops it too: publishing
+  retries and anti-entropy repair whatever is lost, so the runtime never blocks on a peer.
+* Peers are dialled lazily, at the addresses they announced (HELLO / WELCOME) or, for the
+  bootstrap peers of the invite, at the invite's addresses; a peer that could not be reached
+  is not dialled again for a while (doubling up to ``DIAL_BACKOFF_S_MAX``).
+* The protocol is driven from one trio thread and never awaits, so handlers, ticks and zome
+  calls each run to completion in turn: no locks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from random import Random
+from typing import Any
+
+import trio
+
+from nodeapp._core.hashing import AgentPubKey
+from nodeapp._core.messages import (
+    FRAME_BYTES_MAX,
+    Got,
+    Message,
+    Publish,
+    Records,
+    SyncReply,
+    decode_message,
+    encode_message,
+)
+from nodeapp.conductor import Conductor, wall_clock_us
+from nodeapp.errors import HomeError, InvalidHash, MalformedData, NodeError
+from nodeapp.home import NodeHome
+from nodeapp.identity import peer_id_of, public_key_of_peer_id
+from nodeapp.net import Host, open_host
+from nodeapp.protocol import NodeProtocol, Outgoing, ProtocolSettings
+
+log = logging.getLogger("nodeapp.runtime")
+
+SEND_QUEUE_MAX = 512  # messages waiting for one peer; more are dropped (sync repairs)
+SENDERS_MAX = 1024  # peers with a send queue at once
+SENDER_IDLE_S = 60.0  # a peer's sender task ends after this long without messages
+SEND_S_MAX = 30.0  # one dial plus one request, at most
+DIAL_S_MAX = 5.0  # one dial attempt
+DIAL_BACKOFF_S_MIN = 0.5
+DIAL_BACKOFF_S_MAX = 30.0
+ACK_BYTES_MAX = 1024
+SUMMARY_S_DEFAULT = 30.0
+_DATA_MESSAGES = (Publish, Records, Got, SyncReply)
+
+
+def protocol_id_for(dna_hash: bytes) -> str:
+    """The stream protocol a network's nodes speak to each other."""
+    return f"/nodeapp/{dna_hash.hex()[:16]}/1.0.0"
+
+
+def _short(agent: bytes) -> str:
+    return str(AgentPubKey(agent))[:20]
+
+
+def _peer_of_addr(addr: str) -> str | None:
+    """The peer id an address names (its ``/p2p/<id>`` part), or None."""
+    if "/p2p/" not in addr:
+        return None
+    return addr.rsplit("/p2p/", 1)[1].split("/", 1)[0] or None
+
+
+def bootstrap_agents(addrs: Sequence[str]) -> dict[bytes, list[str]]:
+    """Agent key -> addresses, for bootstrap multiaddrs that end in an agent's peer id; the
+    others are logged and skipped."""
+    agents: dict[bytes, list[str]] = {}
+    for addr in addrs:
+        peer = _peer_of_addr(addr)
+        try:
+            agent = public_key_of_peer_id(peer) if peer else None
+        except InvalidHash:
+            agent = None
+        if agent is None:
+            log.warning("ignoring bootstrap address %s: it does not end in an agent's peer id",
+                        addr)
+            continue
+        agents.setdefault(agent, []).append(addr)
+    return agents
+
+
+class RunningNode:
+    """A node while :func:`run_node` runs it: its addresses, zome calls and live status.
+
+    Every method is synchronous and runs to completion: call them from the trio thread that
+    runs the node.
+    """
+
+    def __init__(self, home: NodeHome, conductor: Conductor, host: Host,
+                 protocol: NodeProtocol, dial_addrs: dict[bytes, list[str]],
+                 clock_us: Callable[[], int], announce: Sequence[str]) -> None:
+        self.home = home
+        self.conductor = conductor
+        self.host = host
+        self.protocol = protocol
+        self.agent = conductor.agent
+        self.protocol_id = protocol_id_for(conductor.dna.hash)
+        self.rng = Random(os.urandom(32))
+        self.stats: Counter[str] = Counter()
+        self.received_kinds: Counter[str] = Counter()
+        self._announce = list(announce)
+        self._clock_us = clock_us
+        self._dial_addrs = dial_addrs
+        self._queues: dict[bytes, trio.MemorySendChannel[Message]] = {}
+        self._dial_backoff: dict[bytes, tuple[float, float]] = {}  # agent -> (until, last wait)
+        self._nursery: trio.Nursery | None = None
+        self._closed = False
+        self._known_members = set(protocol.members)
+        self._known_warrants = set(protocol.warrants)
+        head = conductor.store.chain_head(self.agent)
+        self._published_seq = head.seq if head else -1
+
+    # --- what callers see ---------------------------------------------------------------
+
+    @property
+    def peer_id(self) -> str:
+        return self.host.peer_id
+
+    @property
+    def listen_addrs(self) -> list[str]:
+        """Where this node listens (each ending in ``/p2p/<peer id>``)."""
+        return self.host.listen_addrs
+
+    @property
+    def announce_addrs(self) -> list[str]:
+        """Where this node tells peers to dial it."""
+        return self._announce or self.listen_addrs
+
+    def call(self, zome: str, fn: str, payload: Any = None) -> Any:
+        """Run a zome function (output as plain JSON data) and publish what it wrote."""
+        output = self.conductor.call_json(zome, fn, payload)
+        self.publish_new_records()
+        return output
+
+    def publish_new_records(self) -> int:
+        """Hand every own record committed since the last call to the protocol, which holds
+        and publishes them; returns how many. Zome calls do this themselves."""
+        store = self.conductor.store
+        new = [signed for signed, _ in store.chain(self.agent, start_seq=self._published_seq + 1)]
+        if not new:
+            return 0
+        entries = [store.get_entry(s.action.entry_hash_or_none)
+                   if s.action.entry_hash_or_none else None for s in new]
+        self._published_seq = new[-1].action.seq
+        self._dispatch(self.protocol.on_commit(new, entries, self._clock_us()))
+        self._note_changes()
+        return len(new)
+
+    def status(self) -> dict[str, Any]:
+        """The home's status plus the live network state."""
+        protocol = self.protocol
+        data = self.home.status()
+        members = sorted(protocol.members)
+        data.update(
+            running=True,
+            listen_addrs=self.listen_addrs,
+            announce_addrs=self.announce_addrs,
+            peers=sorted(self.host.connected_peers()),
+            members=[str(AgentPubKey(a)) for a in members],
+            blocked=[str(AgentPubKey(a)) for a in sorted(protocol.blocked)],
+            warrants=[str(AgentPubKey(a)) for a in sorted(protocol.warrants)],
+            publish_pending=protocol.publish_pending(),
+            ops_indexed=len(protocol.held_op_ids()),
+            net={k: self.stats[k] for k in sorted(self.stats)},
+        )
+        return data
+
+    # --- receiving ----------------------------------------------------------------------
+
+    async def handle_frame(self, peer_id: str, frame: bytes) -> bytes | None:
+        """The stream handler: one message in, an empty ack out (None refuses the frame)."""
+        agent = self.host.remote_public_key(peer_id)  # NotAnAgent: the transport logs it
+        try:
+            message = decode_message(self.conductor.dna.hash, frame)
+        except MalformedData as exc:
+            self.stats["frames_refused"] += 1
+            log.warning("refused a frame from %s: %s", peer_id, exc)
+            return None
+        self.stats["frames_in"] += 1
+        kind = type(message).__name__
+        self.received_kinds[kind] += 1
+        if isinstance(message, _DATA_MESSAGES):
+            self.stats["records_in"] += len(message.records)
+        try:
+            out = self.protocol.on_message(agent, message, self._clock_us())
+        except NodeError as exc:  # the node survives anything a peer sends
+            log.warning("failed on a %s from %s: %s", kind, peer_id, exc)
+            return b""
+        self._dispatch(out)
+        self._note_changes()
+        return b""
+
+    # --- sending ------------------------------------------------------------------------
+
+    def _dispatch(self, out: list[Outgoing]) -> None:
+        for item in out:
+            if item.peer == self.agent or self._closed:
+                continue
+            queue = self._queues.get(item.peer)
+            if queue is None:
+                queue = self._open_queue(item.peer)
+                if queue is None:
+                    continue
+            try:
+                queue.send_nowait(item.message)
+            except trio.WouldBlock:
+                self.stats["dropped_queue_full"] += 1
+                if self.stats["dropped_queue_full"] % 100 == 1:
+                    log.info("send queue to %s is full: dropped a %s (sync repairs it)",
+                             _short(item.peer), type(item.message).__name__)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                self.stats["dropped_closed"] += 1
+
+    def _open_queue(self, agent: bytes) -> trio.MemorySendChannel[Message] | None:
+        if self._nursery is None or len(self._queues) >= SENDERS_MAX:
+            self.stats["dropped_no_sender"] += 1
+            return None
+        send, receive = trio.open_memory_channel[Message](SEND_QUEUE_MAX)
+        try:
+            self._nursery.start_soon(self._send_loop, agent, send, receive)
+        except RuntimeError:  # the nursery is shutting down
+            return None
+        self._queues[agent] = send
+        return send
+
+    async def _send_loop(self, agent: bytes, send: trio.MemorySendChannel[Message],
+                         receive: trio.MemoryReceiveChannel[Message]) -> None:
+        peer_id = peer_id_of(agent)
+        try:
+            while True:
+                message: Message | None = None
+                with trio.move_on_after(SENDER_IDLE_S):
+                    message = await receive.receive()
+                if message is not None:
+                    await self._send_one(agent, peer_id, message)
+                elif receive.statistics().current_buffer_used == 0:
+                    return  # idle: the next message for this peer opens a new queue
+        finally:
+            if self._queues.get(agent) is send:
+                del self._queues[agent]
+            send.close()
+            receive.close()
+
+    async def _send_one(self, agent: bytes, peer_id: str, message: Message) -> None:
+        try:
+            frame = encode_message(self.conductor.dna.hash, message)
+        except MalformedData as exc:
+            log.warning("not sending a %s to %s: %s", type(message).__name__, peer_id, exc)
+            return
+        with trio.move_on_after(SEND_S_MAX) as scope:
+            try:
+                if peer_id not in self.host.connected_peers() and not await self._dial(
+                        agent, peer_id):
+                    self.stats["dropped_unreachable"] += 1
+                    return
+                await self.host.request(peer_id, self.protocol_id, frame,
+                                        response_bytes_max=ACK_BYTES_MAX)
+            except NodeError as exc:
+                self.stats["send_failed"] += 1
+                log.debug("sending a %s to %s failed: %s", type(message).__name__, peer_id, exc)
+                return
+        if scope.cancelled_caught:
+            self.stats["send_failed"] += 1
+            log.debug("sending a %s to %s took over %g s", type(message).__name__, peer_id,
+                      SEND_S_MAX)
+            return
+        self.stats["frames_out"] += 1
+
+    def _addresses_of(self, agent: bytes, peer_id: str) -> list[str]:
+        addrs = [*self.protocol.addresses.get(agent, ()), *self._dial_addrs.get(agent, ())]
+        out = []
+        for addr in dict.fromkeys(addrs):
+            named = _peer_of_addr(addr)
+            if named is None:
+                addr = f"{addr}/p2p/{peer_id}"
+            elif named != peer_id:
+                continue  # an address for someone else is no way to reach this peer
+            out.append(addr)
+        return out
+
+    async def _dial(self, agent: bytes, peer_id: str) -> bool:
+        now = trio.current_time()
+        until, last_wait = self._dial_backoff.get(agent, (0.0, 0.0))
+        if now < until:
+            return False
+        for addr in self._addresses_of(agent, peer_id):
+            with trio.move_on_after(DIAL_S_MAX):
+                try:
+                    await self.host.connect(addr)
+                except NodeError as exc:
+                    log.debug("cannot dial %s at %s: %s", peer_id, addr, exc)
+                    continue
+                self._dial_backoff.pop(agent, None)
+                return True
+        if peer_id in self.host.connected_peers():  # it dialled us meanwhile
+            return True
+        wait = min(max(last_wait * 2, DIAL_BACKOFF_S_MIN), DIAL_BACKOFF_S_MAX)
+        self._dial_backoff[agent] = (trio.current_time() + wait, wait)
+        return False
+
+    # --- time ---------------------------------------------------------------------------
+
+    async def _tick_loop(self, tick_s: float, summary_s: float) -> None:
+        next_summary = trio.current_time() + summary_s
+        while True:
+            await trio.sleep(tick_s)
+            try:
+                out = self.protocol.on_tick(self._clock_us(), self.rng)
+            except NodeError as exc:
+                log.warning("a protocol tick failed: %s", exc)
+                continue
+            self._dispatch(out)
+            self._note_changes()
+            if trio.current_time() >= next_summary:
+                next_summary = trio.current_time() + summary_s
+                self._log_summary()
+
+    def _note_changes(self) -> None:
+        protocol = self.protocol
+        if len(protocol.members) != len(self._known_members):
+            for agent in sorted(protocol.members - self._known_members):
+                addrs = protocol.addresses.get(agent, ())
+                log.info("peer joined: %s (%s)%s", _short(agent), peer_id_of(agent),
+                         f" at {addrs[0]}" if addrs else "")
+            self._known_members = set(protocol.members)
+        if len(protocol.warrants) != len(self._known_warrants):
+            for agent in sorted(set(protocol.warrants) - self._known_warrants):
+                warrant = protocol.warrants[agent]
+                kind = "invalid data" if warrant.kind == 0 else "chain fork"
+                log.warning("warrant: %s is blocked for %s (issued by %s)", _short(agent), kind,
+                            _short(warrant.issuer))
+            self._known_warrants = set(protocol.warrants)
+
+    def _log_summary(self) -> None:
+        protocol = self.protocol
+        log.info("sync: %d members, %d connected, %d ops held, %d publishes pending, "
+                 "%d warrants; frames in %d out %d, send failures %d, dropped %d",
+                 len(protocol.members), len(self.host.connected_peers()),
+                 len(protocol.held_op_ids()), protocol.publish_pending(), len(protocol.warrants),
+                 self.stats["frames_in"], self.stats["frames_out"], self.stats["send_failed"],
+                 self.stats["dropped_queue_full"] + self.stats["dropped_unreachable"])
+
+
+async def run_node(home: NodeHome, passphrase: str | None, listen: Sequence[str], *,
+                   tick_ms: int = 100, settings: ProtocolSettings | None = None,
+                   clock_us: Callable[[], int] = wall_clock_us, announce: Sequence[str] = (),
+                   local_api: bool = True, summary_s: float = SUMMARY_S_DEFAULT,
+                   task_status: trio.TaskStatus[RunningNode] = trio.TASK_STATUS_IGNORED
+                   ) -> None:
+    """Run the node of ``home`` on the network until cancelled.
+
+    Listens on ``listen`` (multiaddrs; ``/ip4/127.0.0.1/tcp/0`` picks a free port) and tells
+    peers to dial it at ``announce`` (default: the bound listen addresses). With
+    ``local_api`` it serves ``<home>/node.sock`` (see :mod:`nodeapp.local_api`) and refuses
+    to start if another node already answers there. Reports the :class:`RunningNode` once it
+    listens. Raises ``HomeError`` (no network, no genesis, already running), ``KeystoreError``
+    (passphrase) and the transport's ``ListenFailed`` / ``BadAddress``.
+    """
+    from nodeapp.local_api import check_not_running, serve_local_api
+
+    if tick_ms < 1:
+        raise HomeError("tick_ms must be at least 1")
+    bootstrap = bootstrap_agents(home.bootstrap())
+    if local_api:
+        await check_not_running(home)
+    conductor = home.open_conductor(passphrase)
+    try:
+        if not conductor.has_genesis:
+            raise HomeError(f"{home.path} has no chain yet: join a network first")
+        store = conductor.store
+        genesis = [(s.action_bytes, s.signature, None)
+                   for s, _ in store.chain(conductor.agent, end_seq=2)]
+        protocol = NodeProtocol(conductor, settings or ProtocolSettings(),
+                                bootstrap=sorted(bootstrap))
+        async with open_host(conductor.key.seed, listen) as host:
+            node = RunningNode(home, conductor, host, protocol, bootstrap, clock_us, announce)
+            protocol.my_addrs = tuple(node.announce_addrs)
+            try:
+                async with trio.open_nursery() as nursery:
+                    node._nursery = nursery
+                    host.set_handler(node.protocol_id, node.handle_frame,
+                                     request_bytes_max=FRAME_BYTES_MAX)
+                    if local_api:
+                        await nursery.start(serve_local_api, home, node)
+                    nursery.start_soon(node._tick_loop, tick_ms / 1000, summary_s)
+                    log.info("node %s listening on %s", node.peer_id,
+                             ", ".join(node.listen_addrs))
+                    node._dispatch(protocol.start(genesis))
+                    task_status.started(node)
+            finally:
+                node._closed = True
+                host.remove_handler(node.protocol_id)
+                log.info("node %s stopped", node.peer_id)
+    finally:
+        conductor.store.close()
