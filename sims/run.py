@@ -57,6 +57,7 @@ class SimConfig:
     replication_factor: int = 5
     sync_interval_ms: int = 1_000
     events_max: int = 20_000_000
+    warm: bool = False  # start with membership formed (large simulations)
 
 
 @dataclass
@@ -104,7 +105,7 @@ def run(config: SimConfig, root: Path | None = None) -> SimReport:
     intruder = _add_intruder(cluster) if config.intruder else None
     probe = _LagProbe(cluster)
     _schedule(cluster, config, probe)
-    cluster.start(config.tick_ms * 1000)
+    cluster.start(config.tick_ms * 1000, warm=config.warm)
     end_us = (config.fault_ms + config.settle_ms) * 1000
     cluster.net.run_until(end_us, config.events_max)
     report = _check(cluster, config, probe, intruder)
