@@ -52,6 +52,8 @@ from nodeapp._core.messages import (
     SyncReply,
     Warrant,
     Welcome,
+    decode_message,
+    encode_message,
 )
 from nodeapp._core.ops import OpType, basis_of, op_hash, op_mask, op_types_for
 from nodeapp._core.reconcile import CELLS_MIN, build_iblt, iblt_from_bytes, next_size, op_id, peel
@@ -65,6 +67,7 @@ WARRANT_INVALID_OP = 0
 WARRANT_CHAIN_FORK = 1
 _RECEIPT_TAG = b"nodeapp-receipt/1"
 _WARRANT_TAG = b"nodeapp-warrant/1"
+_WARRANT_META = "warrant/"
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,14 @@ class NodeProtocol:
             if signed.action.seq == 1:  # AgentValidationPkg: a member we admitted
                 self.members.add(signed.action.author)
             self._index(signed, mask)
+        for _key, frame in self.conductor.store.meta_items(_WARRANT_META):
+            try:
+                warrant = decode_message(self.dna_hash, frame)
+            except MalformedData:
+                continue
+            if isinstance(warrant, Warrant):
+                self.warrants[warrant.agent] = warrant
+                self.blocked.add(warrant.agent)
         self._ring = Ring(self.members - self.blocked, self.replication_factor)
         # what we published before a restart and was not receipted by all goes out again
         for signed, receipted in self.conductor.store.authored_receipts(self.agent):
@@ -476,7 +487,8 @@ class NodeProtocol:
                 continue
             for peer in self._ring.authorities(location_of(author)):
                 if peer not in (self.agent, author):
-                    batches.setdefault(peer, []).append((record[0], record[1], None))
+                    # with its entry: an activity authority may hold the record's ops too
+                    batches.setdefault(peer, []).append(record)
         return [Outgoing(peer, Publish(tuple(records[:RECORDS_PER_FRAME_MAX])))
                 for peer, records in batches.items()]
 
@@ -502,6 +514,9 @@ class NodeProtocol:
 
     def _believe(self, warrant: Warrant) -> list[Outgoing]:
         self.warrants[warrant.agent] = warrant
+        # kept across restarts: a node that forgot a warrant would serve the offender again
+        self.conductor.store.set_meta(_WARRANT_META + warrant.agent.hex(),
+                                      encode_message(self.dna_hash, warrant))
         self.blocked.add(warrant.agent)
         self._refresh_ring()
         if warrant.kind == WARRANT_INVALID_OP:  # an agent-activity authority may hold it
@@ -514,8 +529,9 @@ class NodeProtocol:
         if warrant.agent in self.warrants or warrant.agent == self.agent:
             return []
         body = encode_flat([warrant.kind, warrant.agent, [list(r) for r in warrant.proof]])
-        if warrant.issuer not in self.members or not _verify(
-                warrant.issuer, _WARRANT_TAG + body, warrant.signature):
+        # the proof is checked here, so the issuer need not be a member we know: it came
+        # through a member (``peer``), and a wrong proof convicts nobody
+        if not _verify(warrant.issuer, _WARRANT_TAG + body, warrant.signature):
             return []
         if not self.conductor.proves_misbehaviour(warrant.kind, warrant.agent, warrant.proof):
             log.info("ignored a warrant from %s whose proof does not hold",

@@ -194,6 +194,11 @@ class SqliteStore:
         """Store a small named value (DNA manifest, agent key...)."""
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
+    def meta_items(self, prefix: str) -> list[tuple[str, bytes]]:
+        """Named values whose name starts with ``prefix``."""
+        return self._db.execute("SELECT key, value FROM meta WHERE key >= ? AND key < ? "
+                                "ORDER BY key", (prefix, prefix + "\uffff")).fetchall()
+
     def get_meta(self, key: str) -> bytes | None:
         """A named value, or None."""
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
