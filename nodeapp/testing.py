@@ -5,6 +5,7 @@ Nothing here is a mock: chains are signed with real keys and pass the same valid
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -26,14 +27,28 @@ from zomes.example.integrity import Note
 
 
 class FakeClock:
-    """A deterministic microsecond clock that advances ``step_us`` per reading."""
+    """A deterministic microsecond clock: each call returns the current value, then steps on.
 
-    def __init__(self, start_us: int = 1_700_000_000_000_000, step_us: int = 1) -> None:
-        self.now_us, self.step_us = start_us, step_us
+    Thread-safe, so one clock can be shared by conductors running in several threads.
+    """
+
+    def __init__(self, start_us: int = 1_700_000_000_000_000, step_us: int = 1_000) -> None:
+        self.now_us = start_us
+        self.step_us = step_us
+        self.calls = 0
+        self._lock = threading.Lock()
 
     def __call__(self) -> int:
-        self.now_us += self.step_us
-        return self.now_us
+        with self._lock:
+            now = self.now_us
+            self.now_us += self.step_us
+            self.calls += 1
+            return now
+
+    def advance(self, us: int) -> None:
+        """Jump forward (or, with a negative ``us``, back: a clock that stepped back)."""
+        with self._lock:
+            self.now_us += us
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ directory on ``sys.path``).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +29,7 @@ from nodeapp._core.integrity import encode_entry
 from nodeapp.conductor import Conductor, make_signer
 from nodeapp.keystore import AgentKey, generate_agent_key
 from nodeapp.store import SqliteStore, StagedRecord
+from nodeapp.testing import FakeClock
 from zomes.example.integrity import ZOME as EXAMPLE_ZOME
 from zomes.example.integrity import Note, PrivateNote
 
@@ -39,31 +39,6 @@ STEP_US = 1_000
 NOTE_TYPE = EXAMPLE_ZOME.entry_type_index("Note")
 PRIVATE_NOTE_TYPE = EXAMPLE_ZOME.entry_type_index("PrivateNote")
 AUTHOR_TO_NOTES = EXAMPLE_ZOME.link_type_index("AuthorToNotes")
-
-
-class FakeClock:
-    """A deterministic microsecond clock: each call returns the current value, then steps on.
-
-    Thread-safe, so one clock can be shared by conductors running in several threads.
-    """
-
-    def __init__(self, start_us: int = START_US, step_us: int = STEP_US) -> None:
-        self.now_us = start_us
-        self.step_us = step_us
-        self.calls = 0
-        self._lock = threading.Lock()
-
-    def __call__(self) -> int:
-        with self._lock:
-            now = self.now_us
-            self.now_us += self.step_us
-            self.calls += 1
-            return now
-
-    def advance(self, us: int) -> None:
-        """Jump forward (or, with a negative ``us``, back: a clock that stepped back)."""
-        with self._lock:
-            self.now_us += us
 
 
 def build_dna(network_seed: str = "seed", *, stewards: Iterable[AgentKey] = (), name: str = "t",

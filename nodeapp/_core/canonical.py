@@ -67,6 +67,18 @@ def _check_no_floats(value: Any, depth: int) -> None:
             _check_no_floats(item, depth + 1)
 
 
+_DECODE_FAILURES = (cbor2.CBORError, ValueError, TypeError, RecursionError, OverflowError)
+
+
+def _as_malformed(exc: Exception) -> MalformedData:
+    """One MalformedData for any decoder failure (our own refusals come through as causes)."""
+    if isinstance(exc, MalformedData):
+        return exc
+    if isinstance(exc.__cause__, MalformedData):
+        return exc.__cause__
+    return MalformedData(f"invalid CBOR: {exc}")
+
+
 def decode(data: bytes, *, size_max: int) -> Any:
     """Decode one CBOR item from untrusted bytes; refuses floats anywhere in it."""
     value = decode_shallow(data, size_max=size_max)
@@ -95,12 +107,8 @@ def decode_shallow(data: bytes, *, size_max: int) -> Any:
             allow_duplicate_keys=False,
         )
         value = decoder.decode()
-    except MalformedData:
-        raise
-    except (cbor2.CBORError, ValueError, TypeError, RecursionError, OverflowError) as exc:
-        if isinstance(exc.__cause__, MalformedData):
-            raise exc.__cause__ from exc
-        raise MalformedData(f"invalid CBOR: {exc}") from exc
+    except _DECODE_FAILURES as exc:
+        raise _as_malformed(exc) from exc
     if stream.tell() != len(data):
         raise MalformedData(f"{len(data) - stream.tell()} trailing bytes after the CBOR item")
     return value
@@ -122,12 +130,8 @@ def decode_hashed(data: bytes, *, size_max: int) -> Any:
         return cbor2.loads(data, tag_hook=_refuse_tag, semantic_decoders=_NO_SEMANTIC_TAGS,
                            max_depth=CBOR_DEPTH_MAX, allow_indefinite=False,
                            allow_duplicate_keys=False)
-    except MalformedData:
-        raise
-    except (cbor2.CBORError, ValueError, TypeError, RecursionError, OverflowError) as exc:
-        if isinstance(exc.__cause__, MalformedData):
-            raise exc.__cause__ from exc
-        raise MalformedData(f"invalid CBOR: {exc}") from exc
+    except _DECODE_FAILURES as exc:
+        raise _as_malformed(exc) from exc
 
 
 def contains_float(value: Any) -> bool:
