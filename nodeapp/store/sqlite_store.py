@@ -363,7 +363,7 @@ class SqliteStore:
             entry_hash = record.signed.action.entry_hash_or_none
             if record.entry is not None and entry_hash is not None:
                 new_entries.setdefault(entry_hash, record)
-        held_entries = self._lookup_many("entry", list(new_entries))
+        held_entries = self._lookup_many("entry", list(new_entries)) if new_entries else {}
         agent_id = self._agent_id
         for offset, record in enumerate(records):
             signed, action_id = record.signed, next_id + offset
@@ -389,11 +389,14 @@ class SqliteStore:
             "action_bytes, signature, status, authored, ops) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", actions)
         # the same entry written twice (two authors, or an update back) is stored once
-        db.executemany(
-            "INSERT INTO entry (hkey, hash, bytes, private, action_id) VALUES (?, ?, ?, ?, ?)",
-            entries)
-        db.executemany("INSERT INTO registration (basis, op_type, action_id) VALUES (?, ?, ?)",
-                       registrations)
+        if entries:
+            db.executemany(
+                "INSERT INTO entry (hkey, hash, bytes, private, action_id) "
+                "VALUES (?, ?, ?, ?, ?)", entries)
+        if registrations:
+            db.executemany(
+                "INSERT INTO registration (basis, op_type, action_id) VALUES (?, ?, ?)",
+                registrations)
         for signed, action_id in linked:
             self._index_link(signed, action_id)
 
