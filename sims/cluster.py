@@ -126,9 +126,12 @@ class SimNode:
                     if self.protocol is not None:
                         ring = self.protocol.ring
                         activity = set(ring.authorities(location_of(self.agent)))
-                        for peer in ring.authorities(location_of(other.hash)):
-                            if peer != self.agent and peer not in activity:
-                                self.cluster.send(self, peer, _publish([(other, two)]))
+                        holders = [p for p in ring.authorities(location_of(other.hash))
+                                   if p != self.agent]
+                        # if every holder is also an activity authority, show it anyway
+                        targets = [p for p in holders if p not in activity] or holders
+                        for peer in targets:
+                            self.cluster.send(self, peer, _publish([(other, two)]))
                 self.cluster.net.at(self.cluster.net.now_us + attempt * 2_000_000, show)
 
     def _sign_create(self, seq: int, prev: bytes, ts: int, entry: bytes) -> SignedAction:
