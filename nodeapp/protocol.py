@@ -36,6 +36,7 @@ from nodeapp._core.actions import SignedAction, signed_action_from_parts
 from nodeapp._core.canonical import encode_flat
 from nodeapp._core.dht import Ring, in_arc, overlap
 from nodeapp._core.hashing import location_of
+from nodeapp._core.membrane import Invite, count_allows, invite_from_bytes
 from nodeapp._core.messages import (
     RECORDS_PER_FRAME_MAX,
     Fetch,
@@ -58,7 +59,7 @@ from nodeapp._core.messages import (
 from nodeapp._core.ops import OpType, basis_of, op_hash, op_mask, op_types_for
 from nodeapp._core.reconcile import CELLS_MIN, build_iblt, iblt_from_bytes, next_size, op_id, peel
 from nodeapp.conductor import Conductor, IngestReport
-from nodeapp.errors import MalformedData
+from nodeapp.errors import MalformedData, ValidationError
 from nodeapp.store import Status
 
 log = logging.getLogger("nodeapp.net")
@@ -130,6 +131,7 @@ class NodeProtocol:
         self._genesis: tuple[Record, ...] = ()
         self.my_addrs: tuple[str, ...] = ()  # set by a transport that listens
         self.addresses: dict[bytes, tuple[str, ...]] = {}  # where members were heard to listen
+        self._invite_uses: dict[bytes, set[bytes]] = {}  # invite key -> agents seen using it
         self._load_from_store()
 
     # --- state from the store -----------------------------------------------------------
@@ -141,6 +143,9 @@ class NodeProtocol:
                 continue
             if signed.action.seq == 1:  # AgentValidationPkg: a member we admitted
                 self.members.add(signed.action.author)
+                found = self._invite_key((signed.action_bytes, signed.signature, None))
+                if found is not None:
+                    self._invite_uses.setdefault(found[0], set()).add(signed.action.author)
             self._index(signed, mask)
         for _key, frame in self.conductor.store.meta_items(_WARRANT_META):
             try:
@@ -302,10 +307,19 @@ class NodeProtocol:
             return False
         if authors != {peer}:
             return False
+        invite_key = self._invite_key(genesis[1])
+        if invite_key is not None:
+            seen = self._invite_uses.get(invite_key[0], set())
+            if not count_allows(invite_key[1], seen, peer):
+                log.info("refused %s: invite_used_up (its %d uses are taken)", peer.hex()[:12],
+                         invite_key[1].uses_max)
+                return False
         report = self.conductor.ingest(list(genesis), all_or_nothing=True)
         if report.rejected or report.unresolved:
             log.info("refused %s: %s", peer.hex()[:12], (report.rejected or report.unresolved)[0])
             return False
+        if invite_key is not None:
+            self._invite_uses.setdefault(invite_key[0], set()).add(peer)
         self.members.add(peer)
         self._refresh_ring()
         for action_hash in report.stored_hashes:
@@ -313,6 +327,19 @@ class NodeProtocol:
             if found is not None:
                 self._index(found[0], op_mask(op_types_for(found[0].action)))
         return True
+
+    @staticmethod
+    def _invite_key(avp: Record) -> tuple[bytes, Invite] | None:
+        """(use-count key, invite) of the invite in an AgentValidationPkg record, if any."""
+        try:
+            action = signed_action_from_parts(avp[0], avp[1]).action
+            proof = getattr(action, "membrane_proof", None)
+            if proof is None:
+                return None
+            invite = invite_from_bytes(proof)
+        except (MalformedData, ValidationError):
+            return None  # validation will refuse it with the reason
+        return invite.key, invite
 
     def _on_welcome(self, peer: bytes, message: Welcome, now_us: int) -> list[Outgoing]:
         for agent, addrs in zip(message.members, message.addrs, strict=False):
@@ -453,9 +480,16 @@ class NodeProtocol:
         out.extend(self._forward_activity(report.stored_hashes, by_hash))
         for action_hash, reason in report.rejected:
             record = by_hash.get(action_hash) if action_hash else None
-            if record is not None:
-                self._parked.pop(action_hash, None)
+            if record is None:
+                continue
+            self._parked.pop(action_hash, None)
+            author = signed_action_from_parts(record[0], record[1]).action.author
+            # only an authentic record convicts its author: a forged signature proves nothing
+            # about the agent it names, and a chain-rule failure needs the prev as proof
+            if self.conductor.proves_misbehaviour(WARRANT_INVALID_OP, author, (record,)):
                 out.extend(self._issue_warrant(WARRANT_INVALID_OP, (record,), reason))
+            else:
+                log.info("dropped a record that is invalid but convicts nobody: %s", reason)
         for action_hash, _deps in report.unresolved:
             record = by_hash.get(action_hash)
             if record is not None and len(self._parked) < self.settings.parked_max:

@@ -1,0 +1,94 @@
+"""Protocol rules at the edges: invite use counts, forged records, strangers, bad frames."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from nodeapp._core.actions import Create, Visibility, sign_action
+from nodeapp._core.hashing import blake2b_256
+from nodeapp._core.messages import Get, Hello, Publish, Refused, SyncOffer, decode_message
+from nodeapp.conductor import make_signer
+from nodeapp.errors import MalformedData
+from sims.cluster import Cluster, _raw_note_bytes
+
+logging.getLogger("nodeapp").setLevel(logging.ERROR)
+
+
+def settle(cluster: Cluster, seconds: float) -> None:
+    cluster.net.run_until(cluster.net.now_us + int(seconds * 1e6), 1_000_000)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Cluster:
+    c = Cluster(tmp_path, seed=3, size=4)
+    c.start(200_000)
+    settle(c, 5)
+    return c
+
+
+def test_everyone_becomes_a_member_of_everyone(cluster: Cluster) -> None:
+    agents = {n.agent for n in cluster.nodes}
+    for node in cluster.nodes:
+        assert node.protocol is not None and node.protocol.members == agents
+
+
+def test_a_one_use_invite_admits_one_agent(tmp_path: Path) -> None:
+    c = Cluster(tmp_path, seed=4, size=3)
+    c.nodes[2].membrane_proof = c.nodes[1].membrane_proof  # the same one-use invite, twice
+    c.start(200_000)
+    settle(c, 5)
+    steward = c.nodes[0].protocol
+    assert steward is not None
+    assert c.nodes[1].agent in steward.members
+    assert c.nodes[2].agent not in steward.members
+
+
+def test_a_forged_record_convicts_nobody(cluster: Cluster) -> None:
+    honest, forger, judge = cluster.nodes[1], cluster.nodes[2], cluster.nodes[3]
+    assert honest.protocol and judge.protocol
+    store = honest.protocol.conductor.store
+    head = store.chain_head(honest.agent)
+    assert head is not None
+    entry = _raw_note_bytes("framed")  # invalid too: if it convicted anyone, it would be them
+    # claims the honest agent as author, signed with the forger's key
+    forged = sign_action(Create(honest.agent, head.seq + 1, head.hash, cluster.clock_us(), 0, 0,
+                                Visibility.PUBLIC, blake2b_256(entry)), make_signer(forger.key))
+    replies = judge.protocol.on_message(
+        forger.agent, Publish(((forged.action_bytes, forged.signature, entry),)),
+        cluster.net.now_us)
+    assert honest.agent not in judge.protocol.blocked
+    assert not any(type(r.message).__name__ == "Warrant" for r in replies)
+    assert judge.protocol.conductor.store.get_action(forged.hash) is None
+
+
+def test_a_stranger_gets_only_refusals(cluster: Cluster, tmp_path: Path) -> None:
+    member = cluster.nodes[1].protocol
+    assert member is not None
+    stranger = b"\x07" * 32
+    for message in (Get(cluster.nodes[2].agent), SyncOffer(1, ((0, 2**32),), 1, b"\x00" * 960),
+                    Publish(())):
+        replies = member.on_message(stranger, message, cluster.net.now_us)
+        assert [type(r.message) for r in replies] == [Refused]
+    bad_hello = member.on_message(stranger, Hello(()), cluster.net.now_us)
+    assert [type(r.message) for r in bad_hello] == [Refused]
+    assert stranger not in member.members
+
+
+@pytest.mark.parametrize("frame", [
+    b"", b"\xff", b"\x83\x01\x40\x00", b"\x9f" * 10,
+    b"\x84\x01" + b"\x58\x20" + b"d" * 32 + b"\x63",  # a text string cut short
+])
+def test_malformed_frames_are_malformed_data(cluster: Cluster, frame: bytes) -> None:
+    with pytest.raises(MalformedData):
+        decode_message(cluster.dna.hash, frame)
+
+
+def test_a_frame_for_another_dna_is_refused(cluster: Cluster) -> None:
+    from nodeapp._core.messages import encode_message
+
+    frame = encode_message(b"\x01" * 32, Get(b"\x02" * 32))
+    with pytest.raises(MalformedData, match="another DNA"):
+        decode_message(cluster.dna.hash, frame)
