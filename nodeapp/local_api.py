@@ -47,7 +47,7 @@ REQUEST_BYTES_MAX = 1024 * 1024
 REPLY_BYTES_MAX = 64 * 1024 * 1024
 CONNECTIONS_MAX = 64
 CONNECTION_IDLE_S_MAX = 300.0
-PROBE_S_MAX = 2.0  # how long "is a node answering here?" may take
+PROBE_S_MAX = 2.0  # how long connecting to a running node may take
 _SUN_PATH_BYTES_MAX = 100  # sockaddr_un holds 108 bytes; keep a margin
 
 
@@ -79,25 +79,27 @@ def _short_path(path: Path) -> Iterator[str]:
 # --- server ------------------------------------------------------------------------------
 
 
-async def _answers(path: Path) -> bool:
-    """Whether something accepts connections on the socket at ``path``."""
-    sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
-    with sock, _short_path(path) as where:
-        with trio.move_on_after(PROBE_S_MAX):
-            try:
-                await sock.connect(where)
-            except OSError:
-                return False
-            return True
-    return True  # connected but slow: something is there
+def _answers(path: Path) -> bool:
+    """Whether something accepts connections on the socket at ``path`` (never blocks: a Unix
+    socket connect succeeds, is refused, or finds the backlog full at once)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.setblocking(False)
+        try:
+            with _short_path(path) as where:
+                sock.connect(where)
+        except BlockingIOError:
+            return True  # a full backlog: a node is there, and busy
+        except OSError:
+            return False
+        return True
 
 
-async def check_not_running(home: NodeHome) -> None:
+def check_not_running(home: NodeHome) -> None:
     """Raise HomeError if a node already answers on the home's socket; remove a stale one."""
     path = home.socket_path
     if not os.path.lexists(path):
         return
-    if await _answers(path):
+    if _answers(path):
         raise HomeError(f"a node is already running in {home.path} ({path} answers); "
                         "stop it first")
     log.info("removing a stale %s (no node answers on it)", path)
@@ -114,11 +116,14 @@ async def serve_local_api(home: NodeHome, node: RunningNode, *,
     tmp = path.with_name(f".node.sock.{os.getpid()}.tmp")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
-    sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
+    # bound with the stdlib socket: trio would bind a Unix socket in a worker thread, for a
+    # file system call as quick as the chmod and rename that follow
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = trio.socket.from_stdlib_socket(raw)
     inode = None
     try:
         with _short_path(tmp) as where:
-            await sock.bind(where)
+            raw.bind(where)
         os.chmod(tmp, 0o600)
         sock.listen(CONNECTIONS_MAX)
         os.replace(tmp, path)  # appears only once it is private

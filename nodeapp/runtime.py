@@ -382,7 +382,7 @@ async def run_node(home: NodeHome, passphrase: str | None, listen: Sequence[str]
         raise HomeError("tick_ms must be at least 1")
     bootstrap = bootstrap_agents(home.bootstrap())
     if local_api:
-        await check_not_running(home)
+        check_not_running(home)
     conductor = home.open_conductor(passphrase)
     try:
         if not conductor.has_genesis:

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from dna import PRODUCTION_ZOMES, build_manifest, load_dna  # noqa: E402
 from nodeapp._core.canonical import decode_shallow, encode_flat  # noqa: E402
 from nodeapp._core.hashing import AgentPubKey  # noqa: E402
+from nodeapp._core.membrane import invite_to_bytes, make_invite  # noqa: E402
 from nodeapp.conductor import Conductor  # noqa: E402
 from nodeapp.kernels import audit_chains, audit_chains_reference, warm_up  # noqa: E402
 from nodeapp.keystore import generate_agent_key  # noqa: E402
@@ -85,7 +86,14 @@ def bench_validate(root: Path, actions: int, batch: int) -> dict[str, float]:
     change in machine speed during the run affects both the same way."""
     receiver = new_conductor(root, "validate", "normal")
     author = generate_agent_key()
-    records = [r.wire() for r in iter_chain(author, receiver.dna.hash, actions)]
+    # the author joined with an invite from the receiver, the network's steward
+    invite = make_invite(dna_manifest=receiver.dna.manifest.to_bytes(),
+                         inviter=receiver.agent, invite_id=bytes(16),
+                         expires_us=receiver.clock_us() + 10**12, uses_max=1, bootstrap=(),
+                         sign=receiver.sign)
+    records = [r.wire() for r in iter_chain(author, receiver.dna.hash, actions,
+                                             start_us=receiver.clock_us(),
+                                             membrane_proof=invite_to_bytes(invite))]
     frames = [encode_flat([list(r) for r in records[i:i + batch]])
               for i in range(0, len(records), batch)]
     verify_key = nacl.signing.VerifyKey(author.public_key)

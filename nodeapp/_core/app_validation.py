@@ -7,6 +7,7 @@ Rules:
 * CreateLink goes to the zome that declares the link type; Delete and DeleteLink go to the zome
   of the action they remove (so the dependency must be fetched: Unresolved until it is).
 * Genesis actions are shown to every zome; the first non-Valid answer stands.
+* A zome sees only the op types it declares in ``validated_ops`` (all by default).
 * A zome's ``validate`` that raises is Invalid, naming the exception: deterministic code fails
   the same way on every node.
 """
@@ -51,12 +52,15 @@ def app_validate(op_types: Sequence[OpType], signed: SignedAction, entry: bytes 
     try:
         model = None
         action = signed.action
-        if isinstance(action, Create | Update) and entry is not None:
-            entry_def = zomes[action.zome_index].entry_defs[action.entry_type_index]
-            try:
-                model = decode_entry(entry, entry_def)
-            except MalformedData as exc:
-                return Invalid(f"entry is not a valid {entry_def.name}: {exc}")
+        if isinstance(action, Create | Update):
+            zome = zomes[action.zome_index]
+            op_types = [t for t in op_types if t in zome.validated_ops]
+            if entry is not None:  # decoded even if no op is judged: it must be a valid entry
+                entry_def = zome.entry_defs[action.entry_type_index]
+                try:
+                    model = decode_entry(entry, entry_def)
+                except MalformedData as exc:
+                    return Invalid(f"entry is not a valid {entry_def.name}: {exc}")
         for op_type in op_types:
             result = _dispatch(op_type, signed, model, zomes, ctx)
             if type(result) is not Valid:
@@ -98,6 +102,8 @@ def _dispatch(op_type: OpType, signed: SignedAction, model: BaseModel | None,
 
 
 def _run(zome: IntegrityZome, op: Op, ctx: ValidateContext) -> ValidateResult:
+    if op.op_type not in zome.validated_ops:
+        return VALID
     try:
         return zome.validate(op, ctx)
     except MissingDependency:

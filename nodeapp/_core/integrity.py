@@ -133,6 +133,8 @@ class IntegrityZome:
     entry_defs: tuple[EntryDef, ...]
     link_defs: tuple[LinkDef, ...]
     validate: Validator
+    # the op types ``validate`` judges; others are valid for this zome without a call
+    validated_ops: frozenset[OpType] = frozenset(OpType)
     _entry_index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -49,9 +49,7 @@ class PrivateNote(BaseModel):
 
 def validate(op: Op, ctx: ValidateContext) -> ValidateResult:
     """The zome's rules; see the module docstring."""
-    action = op.action
-    if op.op_type != OpType.STORE_RECORD:
-        return VALID  # every rule below is judged once, on the record
+    action = op.action  # only StoreRecord ops come here (see validated_ops): judged once
     if isinstance(action, Update):
         original = ctx.must_get_action(action.original_action).action
         if original.author != action.author:
@@ -86,4 +84,5 @@ ZOME = IntegrityZome(
     ),
     link_defs=(LinkDef("AuthorToNotes"),),
     validate=validate,
+    validated_ops=frozenset({OpType.STORE_RECORD}),
 )
