@@ -126,6 +126,7 @@ async def serve_local_api(home: NodeHome, node: RunningNode, *,
             raw.bind(where)
         os.chmod(tmp, 0o600)
         sock.listen(CONNECTIONS_MAX)
+        check_not_running(home)  # again: another node may have started meanwhile
         os.replace(tmp, path)  # appears only once it is private
         inode = path.stat().st_ino
         listener = trio.SocketListener(sock)

@@ -35,6 +35,8 @@ import trio
 
 from nodeapp._core.hashing import AgentPubKey
 from nodeapp._core.messages import (
+    ADDR_CHARS_MAX,
+    ADDRS_MAX,
     FRAME_BYTES_MAX,
     Got,
     Message,
@@ -48,7 +50,7 @@ from nodeapp.conductor import Conductor, wall_clock_us
 from nodeapp.errors import HomeError, InvalidHash, MalformedData, NodeError
 from nodeapp.home import NodeHome
 from nodeapp.identity import peer_id_of, public_key_of_peer_id
-from nodeapp.net import Host, open_host
+from nodeapp.net import BadAddress, Host, open_host
 from nodeapp.protocol import NodeProtocol, Outgoing, ProtocolSettings
 
 log = logging.getLogger("nodeapp.runtime")
@@ -102,8 +104,10 @@ def bootstrap_agents(addrs: Sequence[str]) -> dict[bytes, list[str]]:
 class RunningNode:
     """A node while :func:`run_node` runs it: its addresses, zome calls and live status.
 
-    Every method is synchronous and runs to completion: call them from the trio thread that
-    runs the node.
+    ``protocol`` and ``conductor`` are the node's own (read them, do not drive them);
+    ``stats`` counts frames in/out/refused, send failures and drops; ``received_kinds`` counts
+    received messages by kind. Every method is synchronous and runs to completion: call them
+    from the trio thread that runs the node.
     """
 
     def __init__(self, home: NodeHome, conductor: Conductor, host: Host,
@@ -361,6 +365,25 @@ class RunningNode:
                  self.stats["dropped_queue_full"] + self.stats["dropped_unreachable"])
 
 
+def _announce_addrs(announce: Sequence[str], peer_id: str) -> list[str]:
+    """Announce addresses, each ending in our ``/p2p/<peer id>``; at most ADDRS_MAX, each
+    short enough for a HELLO."""
+    out = []
+    for addr in announce:
+        named = _peer_of_addr(addr)
+        if named is None:
+            addr = f"{addr.rstrip('/')}/p2p/{peer_id}"
+        elif named != peer_id:
+            raise BadAddress(f"announce address {addr} names another peer, not {peer_id}")
+        if not addr.startswith("/") or len(addr) > ADDR_CHARS_MAX:
+            raise BadAddress(f"announce address {addr[:40]!r} must be a multiaddr of at most "
+                             f"{ADDR_CHARS_MAX} characters")
+        out.append(addr)
+    if len(out) > ADDRS_MAX:
+        raise BadAddress(f"at most {ADDRS_MAX} announce addresses fit in a HELLO")
+    return out
+
+
 async def run_node(home: NodeHome, passphrase: str | None, listen: Sequence[str], *,
                    tick_ms: int = 100, settings: ProtocolSettings | None = None,
                    clock_us: Callable[[], int] = wall_clock_us, announce: Sequence[str] = (),
@@ -381,6 +404,7 @@ async def run_node(home: NodeHome, passphrase: str | None, listen: Sequence[str]
     if tick_ms < 1:
         raise HomeError("tick_ms must be at least 1")
     bootstrap = bootstrap_agents(home.bootstrap())
+    bootstrap.pop(home.public_key(), None)  # a steward's invites name the steward itself
     if local_api:
         check_not_running(home)
     conductor = home.open_conductor(passphrase)
@@ -392,9 +416,14 @@ async def run_node(home: NodeHome, passphrase: str | None, listen: Sequence[str]
                    for s, _ in store.chain(conductor.agent, end_seq=2)]
         protocol = NodeProtocol(conductor, settings or ProtocolSettings(),
                                 bootstrap=sorted(bootstrap))
+        announced = _announce_addrs(announce, peer_id_of(conductor.agent))
         async with open_host(conductor.key.seed, listen) as host:
-            node = RunningNode(home, conductor, host, protocol, bootstrap, clock_us, announce)
-            protocol.my_addrs = tuple(node.announce_addrs)
+            node = RunningNode(home, conductor, host, protocol, bootstrap, clock_us, announced)
+            protocol.my_addrs = tuple(node.announce_addrs[:ADDRS_MAX])
+            if not announce and any("/ip4/0.0.0.0/" in a or "/ip6/::/" in a
+                                    for a in node.listen_addrs):
+                log.warning("listening on a wildcard address: peers cannot dial it; tell "
+                            "them where to with --announce")
             try:
                 async with trio.open_nursery() as nursery:
                     node._nursery = nursery

@@ -1,0 +1,215 @@
+"""Five real nodes in one process over libp2p on 127.0.0.1: membership, publishing, warrants
+and the membrane, end to end through :func:`nodeapp.runtime.run_node`.
+
+The steward starts first; invites carry its actual listen address, and the members join with
+them exactly as ``nodeapp join`` does. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from nodeapp._core.actions import Create, Visibility, sign_action
+from nodeapp._core.canonical import encode
+from nodeapp._core.hashing import blake2b_256
+from nodeapp._core.ops import op_hash, op_types_for
+from nodeapp.conductor import make_signer, wall_clock_us
+from nodeapp.home import NodeHome
+from nodeapp.invites import create_invite, join_network
+from nodeapp.keystore import AgentKey, read_keystore
+from nodeapp.local_api import request_running_node
+from nodeapp.runtime import RunningNode, run_node
+from nodeapp.store import StagedRecord, Status
+from nodeapp.testing import iter_chain
+from zomes.example.integrity import Note
+
+LOCAL = ["/ip4/127.0.0.1/tcp/0"]
+TICK_MS = 50
+run_fast = functools.partial(run_node, tick_ms=TICK_MS)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_libp2p() -> None:
+    # identify logs routine departures of short-lived peers at ERROR (notes/libp2p.md, 8)
+    logging.getLogger("libp2p").setLevel(logging.CRITICAL)
+
+
+def new_home(path: Path) -> NodeHome:
+    """An unencrypted home (fast to open), as `nodeapp init --insecure-no-passphrase`."""
+    home = NodeHome(path)
+    home.init(None, encrypted=False)
+    return home
+
+
+async def wait_until(what: str, ok: Callable[[], bool], seconds: float = 20.0) -> None:
+    """Poll ``ok`` every 20 ms until it holds; fail after ``seconds``."""
+    for _ in range(int(seconds / 0.02)):
+        if ok():
+            return
+        await trio.sleep(0.02)
+    raise AssertionError(f"not within {seconds} s: {what}")
+
+
+async def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a blocking client call in a thread of its own (joined before returning, so no
+    worker thread outlives the test) while this trio loop keeps serving."""
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(fn(*args)), daemon=True)
+    thread.start()
+    for _ in range(1000):
+        if not thread.is_alive():
+            break
+        await trio.sleep(0.01)
+    thread.join(timeout=1)
+    assert result, "the client call failed or took over 10 s"
+    return result[0]
+
+
+@asynccontextmanager
+async def network(root: Path, members: int) -> AsyncIterator[tuple[trio.Nursery,
+                                                                    list[RunningNode]]]:
+    """A steward plus ``members`` invited members, all running, all admitted by each other."""
+    steward_home = new_home(root / "steward")
+    steward_home.create_network("five-sites", None)
+    async with trio.open_nursery() as nursery:
+        steward = await nursery.start(run_fast, steward_home, None, LOCAL)
+        homes = []
+        for index in range(members):
+            home = new_home(root / f"site-{index + 1}")
+            code = create_invite(steward_home, None, 1, 3600, steward.listen_addrs,
+                                 wall_clock_us())
+            join_network(home, None, code, wall_clock_us())
+            assert home.bootstrap() == steward.listen_addrs
+            homes.append(home)
+        nodes = [steward]
+        for home in homes:
+            nodes.append(await nursery.start(run_fast, home, None, LOCAL))
+        everyone = {n.agent for n in nodes}
+        await wait_until("every node admits every other",
+                         lambda: all(n.protocol.members == everyone for n in nodes))
+        try:
+            yield nursery, nodes
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+def invalid_note(node: RunningNode) -> tuple[bytes, bytes]:
+    """Commit a Note with an empty title on ``node``'s chain, bypassing the coordinator and
+    validation as a modified node could, then publish it like any record. Returns (action
+    hash, entry)."""
+    conductor, store = node.conductor, node.conductor.store
+    head = store.chain_head(node.agent)
+    assert head is not None
+    found = store.get_action(head.hash)
+    assert found is not None
+    # model_construct skips pydantic's checks: what a modified coordinator could write
+    entry = encode(Note.model_construct(title="", body="").model_dump(mode="python"))
+    action = Create(node.agent, head.seq + 1, head.hash,
+                    max(wall_clock_us(), found[0].action.timestamp_us), 0, 0, Visibility.PUBLIC,
+                    blake2b_256(entry))
+    signed = sign_action(action, make_signer(conductor.key))
+    store.commit_own(node.agent, [StagedRecord(signed, entry)], head)
+    conductor._head = None  # the conductor's cached head is stale now
+    assert node.publish_new_records() == 1
+    return signed.hash, entry
+
+
+async def test_five_nodes_share_notes_and_warrant_an_invalid_author(tmp_path: Path) -> None:
+    with trio.fail_after(60):
+        async with network(tmp_path, 4) as (_, nodes):
+            # all five are members of each other, with connections to talk over
+            for node in nodes:
+                assert len(node.status()["members"]) == 5
+
+            # a note written through node 2's local API is readable on every node
+            writer = nodes[2]
+            reply = await in_thread(
+                request_running_node, writer.home,
+                {"op": "call", "zome": "example", "fn": "create_note",
+                 "payload": {"title": "sensor batch 1", "body": "50 units"}})
+            assert reply is not None and reply["ok"]
+            note = reply["output"]
+
+            def readable_everywhere() -> bool:
+                return all(n.call("example", "get_note", {"note": note}) is not None
+                           for n in nodes)
+
+            await wait_until("the note is readable on every node", readable_everywhere)
+            read = nodes[0].call("example", "get_note", {"note": note})
+            assert read["title"] == "sensor batch 1" and read["body"] == "50 units"
+            others = {n.agent for n in nodes} - {writer.agent}
+
+            def receipted_by_all() -> bool:
+                store = writer.conductor.store
+                return all(others <= writer.protocol.receipts.get(op_hash(t, s.hash), set())
+                           for s, _ in store.chain(writer.agent, start_seq=3)
+                           for t in op_types_for(s.action))
+
+            await wait_until("the writer has a receipt from every other node",
+                             receipted_by_all)
+
+            # node 4 writes what the rules forbid: every honest node warrants and blocks it
+            bad, honest = nodes[4], nodes[:4]
+            bad_hash, _ = invalid_note(bad)
+            await wait_until("every honest node blocks the invalid author",
+                             lambda: all(bad.agent in n.protocol.blocked
+                                         and bad.agent in n.protocol.warrants for n in honest))
+            for node in honest:
+                found = node.conductor.store.get_action(bad_hash)
+                assert found is None or found[1] != Status.VALID
+                assert str_agent(bad) in node.status()["warrants"]
+                assert str_agent(bad) in node.status()["blocked"]
+            # and the honest nodes go on working among themselves
+            later = honest[1].call("example", "create_note", {"title": "after the warrant"})
+            await wait_until("a later note reaches the honest nodes", lambda: all(
+                n.call("example", "get_note", {"note": later}) is not None for n in honest))
+
+
+def str_agent(node: RunningNode) -> str:
+    return node.status()["agent"]
+
+
+async def test_a_non_member_gets_only_refusals(tmp_path: Path) -> None:
+    with trio.fail_after(60):
+        async with network(tmp_path, 2) as (nursery, nodes):
+            steward = nodes[0]
+            # a modified node without an invite writes its genesis itself and dials in
+            home = new_home(tmp_path / "intruder")
+            manifest = steward.home.manifest()
+            assert manifest is not None
+            home.write_manifest(manifest)
+            key: AgentKey = read_keystore(home.keystore_path, None)
+            with home.open_store() as store:
+                store.commit_own(key.public_key, [r.staged() for r in iter_chain(
+                    key, manifest.hash.raw, 0, start_us=wall_clock_us())], None)
+            home.set_bootstrap(steward.listen_addrs)
+            intruder = await nursery.start(run_fast, home, None, LOCAL)
+            # it asks the steward (and keeps asking): each time it is refused
+            await wait_until("the intruder hears refusals",
+                             lambda: intruder.received_kinds["Refused"] >= 2)
+            # it has one more go at a member it learns nothing about: dial one directly
+            assert await intruder.host.connect(nodes[1].listen_addrs[0])
+            intruder.protocol.bootstrap.append(nodes[1].agent)
+            await wait_until("a member refuses it too",
+                             lambda: intruder.received_kinds["Refused"] >= 4)
+            await trio.sleep(0.5)  # a few more ticks and sync rounds on every side
+
+            assert set(intruder.received_kinds) == {"Refused"}, intruder.received_kinds
+            assert intruder.stats["records_in"] == 0
+            assert intruder.protocol.members == {intruder.agent}
+            for node in nodes:
+                assert intruder.agent not in node.protocol.members
+                assert node.agent not in intruder.protocol.members
+                assert list(node.conductor.store.chain(intruder.agent)) == []  # nor its data
+            # nothing of any member reached its store
+            with home.open_store() as store:
+                assert store.counts()["action"] == 3
