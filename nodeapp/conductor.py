@@ -73,6 +73,7 @@ class IngestReport:
     rejected: list[tuple[bytes | None, str]] = field(default_factory=list)
     unresolved: list[tuple[bytes, tuple[bytes, ...]]] = field(default_factory=list)
     stored_hashes: list[bytes] = field(default_factory=list)
+    duplicate_hashes: list[bytes] = field(default_factory=list)
     more_ops: list[tuple[bytes, int]] = field(default_factory=list)
     forks: list[tuple[bytes, bytes]] = field(default_factory=list)  # (held, new) same seq
 
@@ -249,6 +250,7 @@ class Conductor:
                 stored_mask is not None and mask & ~stored_mask == 0
             ):
                 report.duplicates += 1
+                report.duplicate_hashes.append(signed.hash)
                 continue
             needs_chain = OpType.REGISTER_AGENT_ACTIVITY in ops
             prev_hash = signed.action.prev

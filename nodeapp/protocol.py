@@ -84,7 +84,7 @@ class ProtocolSettings:
     """Limits and intervals (units last)."""
 
     sync_interval_us: int = 1_000_000
-    publish_retry_us: int = 2_000_000
+    publish_retry_us: int = 1_000_000
     publish_backoff_max_us: int = 30_000_000
     neighbours_max: int = 8
     parked_max: int = 10_000
@@ -181,6 +181,8 @@ class NodeProtocol:
 
     def _refresh_ring(self) -> None:
         self._ring = Ring(self.members - self.blocked, self.replication_factor)
+        # our arc moved: compare with a neighbour at the next tick instead of waiting a round
+        self._next_sync_us = 0
         for state in self._publishing.values():  # new authorities may be owed our ops: now
             state.next_try_us = 0
             state.attempts = 0
@@ -462,14 +464,18 @@ class NodeProtocol:
         out: list[Outgoing] = []
         store = self.conductor.store
         receipts: dict[bytes, list[tuple[bytes, bytes, int, bytes]]] = {}
-        for action_hash in report.stored_hashes + [h for h, _ in report.more_ops]:
+        # a duplicate is receipted too: the author cannot tell our first copy arrived (genesis
+        # records reach members through HELLO, and a receipt lost on the way is resent)
+        fresh = [*report.stored_hashes, *(h for h, _ in report.more_ops)]  # a list: replayable
+        for action_hash in [*fresh, *report.duplicate_hashes]:
             self._parked.pop(action_hash, None)
             found = store.get_action(action_hash)
             if found is None:
                 continue
             signed = found[0]
             mask = store.held_masks([action_hash]).get(action_hash, 0)
-            self._index(signed, mask)
+            if action_hash in fresh:
+                self._index(signed, mask)
             if receipts_to_author and signed.action.author != self.agent:
                 for op_type in op_types_for(signed.action):
                     if mask >> op_type & 1:
