@@ -349,10 +349,20 @@ def audit(home: HomeOpt, as_json: JsonOpt = False) -> None:
     _emit(as_json, {"chains": len(authors), "authors": authors}, lines)
 
 
+def _register_sim() -> None:
+    # imported here: the simulator pulls in every zome and is not needed by other commands
+    from sims.cli import sim_command
+
+    app.command("sim")(sim_command)
+
+
+_register_sim()
+
+
 def main() -> None:
     """Entry point: run the app, turning node errors into one clear line."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except NodeError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -362,6 +372,9 @@ def main() -> None:
     except _CLICK_ERRORS as exc:  # typos, missing options: click's usage errors
         exc.show()
         sys.exit(exc.exit_code)
+    # a command that raised typer.Exit(n) returns n here in standalone_mode=False
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 def _click_error_classes() -> tuple[type[Exception], ...]:

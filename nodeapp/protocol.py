@@ -294,6 +294,10 @@ class NodeProtocol:
             if not self._admit(peer, message.genesis):
                 return [Outgoing(peer, Refused("genesis or membrane proof is not valid"))]
             out.append(Outgoing(peer, self._hello()))  # so it can admit us in turn
+            # push the news to the newcomer's ring neighbours, who will hold its data
+            welcome = self._welcome()
+            out.extend(Outgoing(p, welcome) for p in self._ring.neighbours(peer, 3)
+                       if p not in (self.agent, peer))
         if message.addrs:
             self.addresses[peer] = message.addrs
         out.append(Outgoing(peer, self._welcome()))
