@@ -38,6 +38,7 @@ from nodeapp._core.dht import Ring, in_arc, overlap
 from nodeapp._core.hashing import location_of
 from nodeapp._core.membrane import Invite, count_allows, invite_from_bytes
 from nodeapp._core.messages import (
+    IDS_PER_FRAME_MAX,
     RECORDS_PER_FRAME_MAX,
     Fetch,
     Get,
@@ -64,6 +65,8 @@ from nodeapp.store import Status
 
 log = logging.getLogger("nodeapp.net")
 
+SPLIT_REGION = 1  # SyncReply.retry_cells value: the biggest table failed, offer halves
+_SESSIONS_MAX = 4096  # sync sessions awaiting a reply (splits fan out)
 WARRANT_INVALID_OP = 0
 WARRANT_CHAIN_FORK = 1
 _RECEIPT_TAG = b"nodeapp-receipt/1"
@@ -126,7 +129,8 @@ class NodeProtocol:
         self._next_sync_us = 0
         self._neighbour_turn = 0
         self._ticks = 0
-        self._sessions: dict[int, tuple[bytes, tuple[tuple[int, int], ...], int]] = {}
+        self._sessions: dict[int, tuple[bytes, tuple[tuple[int, int], ...], int,
+                                        tuple[int, int]]] = {}
         self._session_counter = 0
         self._genesis: tuple[Record, ...] = ()
         self.my_addrs: tuple[str, ...] = ()  # set by a transport that listens
@@ -593,11 +597,15 @@ class NodeProtocol:
             self._held_arrays = (ids, locs)
         return self._held_arrays
 
-    def _ids_in(self, region: Iterable[tuple[int, int]]) -> np.ndarray:
+    def _ids_in(self, region: Iterable[tuple[int, int]], id_prefix: tuple[int, int] = (0, 0)
+                ) -> np.ndarray:
         ids, locs = self._arrays()
         keep = np.zeros(len(ids), dtype=bool)
         for start, length in region:
             keep |= (locs - np.uint64(start)) % np.uint64(1 << 32) < np.uint64(length)
+        value, bits = id_prefix
+        if bits:
+            keep &= (ids >> np.uint64(64 - bits)) == np.uint64(value)
         return ids[keep]
 
     def _start_sync(self, rng: Random) -> list[Outgoing]:
@@ -612,14 +620,14 @@ class NodeProtocol:
         return [self._offer(peer, region, CELLS_MIN, rng.getrandbits(63))]
 
     def _offer(self, peer: bytes, region: tuple[tuple[int, int], ...], cells: int,
-               seed: int) -> Outgoing:
+               seed: int, id_prefix: tuple[int, int] = (0, 0)) -> Outgoing:
         self._session_counter += 1
         session = self._session_counter
-        self._sessions[session] = (peer, region, seed)
-        if len(self._sessions) > 64:
+        self._sessions[session] = (peer, region, seed, id_prefix)
+        if len(self._sessions) > _SESSIONS_MAX:
             self._sessions.pop(next(iter(self._sessions)))
-        table = build_iblt(self._ids_in(region), cells, seed)
-        return Outgoing(peer, SyncOffer(session, region, seed, table.to_bytes()))
+        table = build_iblt(self._ids_in(region, id_prefix), cells, seed)
+        return Outgoing(peer, SyncOffer(session, region, seed, table.to_bytes(), id_prefix))
 
     def _on_sync_offer(self, peer: bytes, offer: SyncOffer, now_us: int) -> list[Outgoing]:
         try:
@@ -627,25 +635,41 @@ class NodeProtocol:
         except MalformedData as exc:
             log.info("bad sync offer from %s: %s", peer.hex()[:12], exc)
             return []
-        mine = build_iblt(self._ids_in(offer.region), theirs.cells, offer.seed)
+        mine = build_iblt(self._ids_in(offer.region, offer.id_prefix), theirs.cells, offer.seed)
         result = peel(theirs.subtract(mine))
         if result is None:
-            bigger = next_size(theirs.cells)
-            return [Outgoing(peer, SyncReply(offer.session, bigger, (), ()))] if bigger else []
+            # too many differences for this table: a bigger one, or at the limit, halves
+            bigger = next_size(theirs.cells) or SPLIT_REGION
+            return [Outgoing(peer, SyncReply(offer.session, bigger, (), ()))]
         only_theirs, only_mine = result
-        records = self._records_for(only_mine)
-        return [Outgoing(peer, SyncReply(offer.session, 0, tuple(sorted(only_theirs)), chunk))
-                for chunk in _chunks(records)] or [
-            Outgoing(peer, SyncReply(offer.session, 0, tuple(sorted(only_theirs)), ()))]
+        wants = sorted(only_theirs)
+        want_chunks = [tuple(wants[i:i + IDS_PER_FRAME_MAX])
+                       for i in range(0, len(wants), IDS_PER_FRAME_MAX)] or [()]
+        record_chunks = _chunks(self._records_for(only_mine)) or [()]
+        # each id is asked for once and each record sent once, however many frames it takes
+        return [Outgoing(peer, SyncReply(offer.session, 0,
+                                         want_chunks[i] if i < len(want_chunks) else (),
+                                         record_chunks[i] if i < len(record_chunks) else ()))
+                for i in range(max(len(want_chunks), len(record_chunks)))]
 
     def _on_sync_reply(self, peer: bytes, reply: SyncReply, now_us: int) -> list[Outgoing]:
         session = self._sessions.get(reply.session)
         if session is None or session[0] != peer:
             return []
         out: list[Outgoing] = []
+        if reply.retry_cells == SPLIT_REGION:
+            _, region, seed, (value, bits) = self._sessions.pop(reply.session)
+            if any(length > 1 for _, length in region):
+                return [self._offer(peer, (half,), CELLS_MIN, seed, (value, bits))
+                        for half in _halves(region)]
+            if bits >= 64:
+                return []
+            # one location, too many ops there: split on the op ids' next bit instead
+            return [self._offer(peer, region, CELLS_MIN, seed, (value << 1 | bit, bits + 1))
+                    for bit in (0, 1)]
         if reply.retry_cells:
-            _, region, seed = self._sessions.pop(reply.session)
-            return [self._offer(peer, region, reply.retry_cells, seed)]
+            _, region, seed, prefix = self._sessions.pop(reply.session)
+            return [self._offer(peer, region, reply.retry_cells, seed, prefix)]
         if reply.records:
             out.extend(self._accept(peer, list(reply.records), now_us, receipts_to_author=True))
         records = self._records_for(set(reply.want))
@@ -682,6 +706,18 @@ class NodeProtocol:
         for t in op_types:
             mask |= 1 << t
         return mask
+
+
+def _halves(region: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Each piece of a region cut in two (a piece of length 1 stays whole)."""
+    out = []
+    for start, length in region:
+        if length < 2:
+            out.append((start, length))
+            continue
+        first = length // 2
+        out += [(start, first), ((start + first) % (1 << 32), length - first)]
+    return out
 
 
 def _keep_fullest(by_action: dict[bytes, Record], record: Record) -> None:

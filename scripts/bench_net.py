@@ -55,6 +55,7 @@ from nodeapp.keystore import read_keystore  # noqa: E402
 from nodeapp.protocol import ProtocolSettings  # noqa: E402
 from nodeapp.runtime import RunningNode, run_node  # noqa: E402
 from nodeapp.testing import iter_chain  # noqa: E402
+from sims.bench import large_network, sync_bytes_per_diff_op
 
 LOCAL = ["/ip4/127.0.0.1/tcp/0"]
 POLL_S = 0.01
@@ -329,17 +330,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bulk-actions", type=int, default=20_000,
                         help="chain length of the node the newcomer syncs from (0: skip)")
     parser.add_argument("--bulk-timeout-s", type=float, default=120.0)
+    parser.add_argument("--sim-nodes", type=int, default=1000,
+                        help="simulated nodes for the large-network figures (0: skip)")
+    parser.add_argument("--sync-ops", type=int, default=100_000,
+                        help="ops held by each side in the sync-bytes measurement")
     args = parser.parse_args(argv)
     if args.quick:
         args.nodes, args.notes, args.bulk_actions = 5, 10, 2_000
         args.settle_s, args.bulk_timeout_s = 20.0, 30.0
+        args.sim_nodes, args.sync_ops = 100, 10_000
     return args
+
+
+def simulated(args: argparse.Namespace) -> dict[str, Any]:
+    """Simulator figures: a large network on 50 ms / 1% loss links, and sync bytes per
+    differing op at two sizes (the cost must follow the difference, not the total held)."""
+    out: dict[str, Any] = {}
+    if args.sim_nodes:
+        report = large_network(args.sim_nodes)
+        out.update(sim_nodes=args.sim_nodes, sim_ok=report.ok,
+                   sim_sync_lag_p50_s=report.sync_lag_p50_s,
+                   sim_sync_lag_p99_s=report.sync_lag_p99_s,
+                   sim_node_events_per_s=report.events_per_s, sim_events=report.events)
+    small = sync_bytes_per_diff_op(args.sync_ops // 10, 100)
+    large = sync_bytes_per_diff_op(args.sync_ops, 100)
+    out.update(sync_bytes_per_diff_op=large["bytes_per_diff_op"],
+               sync_bytes_per_diff_op_at_tenth=small["bytes_per_diff_op"],
+               sync_ops_held=large["ops_held"], sync_differing_ops=large["differing_ops"],
+               sync_converged=large["converged"] and small["converged"])
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     started = time.perf_counter()
     results = real_network(args)
+    results.update(simulated(args))
     results["wall_s"] = round(time.perf_counter() - started, 1)
     results["cpu_count"] = os.cpu_count()
     if args.json:

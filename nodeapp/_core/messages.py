@@ -80,6 +80,9 @@ class SyncOffer:
     region: tuple[tuple[int, int], ...]
     seed: int
     table: bytes
+    # only op ids whose top ``id_prefix[1]`` bits equal ``id_prefix[0]`` (many ops can share
+    # one location, e.g. an agent's whole activity, so location alone cannot always split)
+    id_prefix: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -196,7 +199,8 @@ def _fields(message: Message) -> list[Any]:
     if isinstance(message, Receipts):
         return [[list(r) for r in message.receipts]]
     if isinstance(message, SyncOffer):
-        return [message.session, [list(p) for p in message.region], message.seed, message.table]
+        return [message.session, [list(p) for p in message.region], message.seed, message.table,
+                list(message.id_prefix)]
     if isinstance(message, SyncReply):
         return [message.session, message.retry_cells, list(message.want),
                 [list(r) for r in message.records]]
@@ -235,7 +239,7 @@ def decode_message(dna_hash: bytes, frame: bytes) -> Message:
 
 def _decode_fields(kind: Kind, f: list[Any]) -> Message:
     expected = {Kind.HELLO: 2, Kind.WELCOME: 2, Kind.REFUSED: 1, Kind.PUBLISH: 1,
-                Kind.RECEIPTS: 1, Kind.SYNC_OFFER: 4, Kind.SYNC_REPLY: 4, Kind.FETCH: 1,
+                Kind.RECEIPTS: 1, Kind.SYNC_OFFER: 5, Kind.SYNC_REPLY: 4, Kind.FETCH: 1,
                 Kind.RECORDS: 1, Kind.WARRANT: 5, Kind.GET: 1, Kind.GOT: 1}[kind]
     if len(f) != expected:
         raise MalformedData(f"{kind.name} has {expected} fields, not {len(f)}")
@@ -262,7 +266,12 @@ def _decode_fields(kind: Kind, f: list[Any]) -> Message:
                              _bytes(signature, 64)))
         return Receipts(tuple(receipts))
     if kind == Kind.SYNC_OFFER:
-        return SyncOffer(_int(f[0]), _region(f[1]), _int(f[2]), _bytes(f[3]))
+        prefix = _list(f[4], 2)
+        if len(prefix) != 2:
+            raise MalformedData("an id prefix is [value, bits]")
+        bits = _int(prefix[1], 0, 64)
+        return SyncOffer(_int(f[0]), _region(f[1]), _int(f[2]), _bytes(f[3]),
+                         (_int(prefix[0], 0, (1 << bits) - 1), bits))
     if kind == Kind.SYNC_REPLY:
         return SyncReply(_int(f[0]), _int(f[1], 0, 2**32),
                          tuple(_int(i) for i in _list(f[2], IDS_PER_FRAME_MAX)), _records(f[3]))

@@ -92,3 +92,44 @@ def test_a_frame_for_another_dna_is_refused(cluster: Cluster) -> None:
     frame = encode_message(b"\x01" * 32, Get(b"\x02" * 32))
     with pytest.raises(MalformedData, match="another DNA"):
         decode_message(cluster.dna.hash, frame)
+
+
+def test_a_difference_too_big_for_any_table_is_split_until_it_fits(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A newcomer missing more ops than the largest IBLT can peel still catches up: the
+    region is halved until each half fits (here the largest table is made tiny)."""
+    from random import Random
+
+    import nodeapp._core.reconcile as reconcile
+    from nodeapp.keystore import AgentKey
+    from nodeapp.testing import iter_chain
+    from sims.bench import _two_nodes
+
+    monkeypatch.setattr(reconcile, "CELLS_MAX", 3 * 64)
+    a, b, cluster = _two_nodes(tmp_path, seed=8)
+    author = AgentKey(Random(8).randbytes(32))
+    records = [r.staged() for r in iter_chain(author, cluster.dna.hash, 400, body_bytes=10)]
+    a.conductor.store.store_received(records)
+    for protocol in (a, b):
+        protocol.members.add(author.public_key)
+        protocol._refresh_ring()
+    from nodeapp._core.ops import op_mask_for
+
+    for record in records:
+        a._index(record.signed, op_mask_for(record.signed.action))
+    assert len(a.held_op_ids() - b.held_op_ids()) > 1000
+    rng = Random(1)
+    queue = [(a, o) for o in a._start_sync(rng)]
+    by_agent = {a.agent: a, b.agent: b}
+    for _ in range(5_000):
+        if not queue:
+            break
+        sender, item = queue.pop(0)
+        receiver = by_agent[item.peer]
+        queue.extend((receiver, o) for o in receiver.on_message(sender.agent, item.message, 0))
+    assert not queue
+    for _ in range(3):  # records that arrived before their prev were parked: ticks retry them
+        b.on_tick(0, rng)
+    assert a.held_op_ids() <= b.held_op_ids()
+    for protocol in (a, b):
+        protocol.conductor.store.close()
