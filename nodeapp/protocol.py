@@ -56,6 +56,7 @@ from nodeapp._core.messages import (
     Welcome,
     decode_message,
     encode_message,
+    receipts_signed_bytes,
 )
 from nodeapp._core.ops import OpType, basis_of, op_hash, op_mask, op_types_for
 from nodeapp._core.reconcile import CELLS_MIN, build_iblt, iblt_from_bytes, next_size, op_id, peel
@@ -69,7 +70,6 @@ SPLIT_REGION = 1  # SyncReply.retry_cells value: the biggest table failed, offer
 _SESSIONS_MAX = 4096  # sync sessions awaiting a reply (splits fan out)
 WARRANT_INVALID_OP = 0
 WARRANT_CHAIN_FORK = 1
-_RECEIPT_TAG = b"nodeapp-receipt/1"
 _WARRANT_TAG = b"nodeapp-warrant/1"
 _WARRANT_META = "warrant/"
 
@@ -417,11 +417,12 @@ class NodeProtocol:
         return self._accept(peer, list(message.records), now_us, receipts_to_author=True)
 
     def _on_receipts(self, peer: bytes, message: Receipts, now_us: int) -> list[Outgoing]:
+        validator = message.validator
+        if validator != peer or not _verify(
+                validator, receipts_signed_bytes(validator, message.items), message.signature):
+            return []
         kept = []
-        for op, validator, verdict, signature in message.receipts:
-            if validator != peer or not _verify(validator, _RECEIPT_TAG + op + bytes([verdict]),
-                                                signature):
-                continue
+        for op, _verdict in message.items:
             self.receipts.setdefault(op, set()).add(validator)
             state = self._publishing.get(op)
             if state is not None:
@@ -471,7 +472,7 @@ class NodeProtocol:
                       receipts_to_author: bool) -> list[Outgoing]:
         out: list[Outgoing] = []
         store = self.conductor.store
-        receipts: dict[bytes, list[tuple[bytes, bytes, int, bytes]]] = {}
+        receipts: dict[bytes, list[tuple[bytes, int]]] = {}
         # a duplicate is receipted too: the author cannot tell our first copy arrived (genesis
         # records reach members through HELLO, and a receipt lost on the way is resent)
         fresh = [*report.stored_hashes, *(h for h, _ in report.more_ops)]  # a list: replayable
@@ -488,9 +489,10 @@ class NodeProtocol:
                 for op_type in op_types_for(signed.action):
                     if mask >> op_type & 1:
                         receipts.setdefault(signed.action.author, []).append(
-                            self._receipt(op_hash(op_type, action_hash), 1))
+                            (op_hash(op_type, action_hash), 1))
         for author, items in receipts.items():
-            out.append(Outgoing(author, Receipts(tuple(items))))
+            for i in range(0, len(items), IDS_PER_FRAME_MAX):
+                out.append(Outgoing(author, self._receipts(tuple(items[i:i + IDS_PER_FRAME_MAX]))))
         out.extend(self._forward_activity(report.stored_hashes, by_hash))
         for action_hash, reason in report.rejected:
             record = by_hash.get(action_hash) if action_hash else None
@@ -540,9 +542,9 @@ class NodeProtocol:
         return [Outgoing(peer, Publish(tuple(records[:RECORDS_PER_FRAME_MAX])))
                 for peer, records in batches.items()]
 
-    def _receipt(self, op: bytes, verdict: int) -> tuple[bytes, bytes, int, bytes]:
-        signature = self.conductor.sign(_RECEIPT_TAG + op + bytes([verdict]))
-        return (op, self.agent, verdict, signature)
+    def _receipts(self, items: tuple[tuple[bytes, int], ...]) -> Receipts:
+        signature = self.conductor.sign(receipts_signed_bytes(self.agent, items))
+        return Receipts(self.agent, items, signature)
 
     # --- warrants ---------------------------------------------------------------------------
 

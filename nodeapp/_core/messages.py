@@ -69,9 +69,18 @@ class Publish:
 
 @dataclass(frozen=True)
 class Receipts:
-    """(op hash, validator, verdict 1 valid / 2 rejected, signature) tuples."""
+    """Validation receipts from one validator: (op hash, verdict 1 valid / 2 rejected) pairs
+    under one signature over :func:`receipts_signed_bytes` (one verify per message, not per op).
+    """
 
-    receipts: tuple[tuple[bytes, bytes, int, bytes], ...]
+    validator: bytes
+    items: tuple[tuple[bytes, int], ...]
+    signature: bytes
+
+
+def receipts_signed_bytes(validator: bytes, items: tuple[tuple[bytes, int], ...]) -> bytes:
+    """What a validator signs for a batch of receipts."""
+    return encode_flat([b"nodeapp-receipts/1", validator, [list(i) for i in items]])
 
 
 @dataclass(frozen=True)
@@ -197,7 +206,7 @@ def _fields(message: Message) -> list[Any]:
     if isinstance(message, Refused):
         return [message.reason]
     if isinstance(message, Receipts):
-        return [[list(r) for r in message.receipts]]
+        return [message.validator, [list(i) for i in message.items], message.signature]
     if isinstance(message, SyncOffer):
         return [message.session, [list(p) for p in message.region], message.seed, message.table,
                 list(message.id_prefix)]
@@ -239,7 +248,7 @@ def decode_message(dna_hash: bytes, frame: bytes) -> Message:
 
 def _decode_fields(kind: Kind, f: list[Any]) -> Message:
     expected = {Kind.HELLO: 2, Kind.WELCOME: 2, Kind.REFUSED: 1, Kind.PUBLISH: 1,
-                Kind.RECEIPTS: 1, Kind.SYNC_OFFER: 5, Kind.SYNC_REPLY: 4, Kind.FETCH: 1,
+                Kind.RECEIPTS: 3, Kind.SYNC_OFFER: 5, Kind.SYNC_REPLY: 4, Kind.FETCH: 1,
                 Kind.RECORDS: 1, Kind.WARRANT: 5, Kind.GET: 1, Kind.GOT: 1}[kind]
     if len(f) != expected:
         raise MalformedData(f"{kind.name} has {expected} fields, not {len(f)}")
@@ -259,12 +268,13 @@ def _decode_fields(kind: Kind, f: list[Any]) -> Message:
         cls = {Kind.PUBLISH: Publish, Kind.RECORDS: Records, Kind.GOT: Got}[kind]
         return cls(_records(f[0]))
     if kind == Kind.RECEIPTS:
-        receipts = []
-        for r in _list(f[0], IDS_PER_FRAME_MAX):
-            op, validator, verdict, signature = _list(r, 4)
-            receipts.append((_bytes(op, 32), _bytes(validator, 32), _int(verdict, 1, 2),
-                             _bytes(signature, 64)))
-        return Receipts(tuple(receipts))
+        items = []
+        for item in _list(f[1], IDS_PER_FRAME_MAX):
+            pair = _list(item, 2)
+            if len(pair) != 2:
+                raise MalformedData("a receipt is [op_hash, verdict]")
+            items.append((_bytes(pair[0], 32), _int(pair[1], 1, 2)))
+        return Receipts(_bytes(f[0], 32), tuple(items), _bytes(f[2], 64))
     if kind == Kind.SYNC_OFFER:
         prefix = _list(f[4], 2)
         if len(prefix) != 2:
