@@ -13,9 +13,9 @@ import stat
 import threading
 from pathlib import Path
 
-import psutil
 import pytest
 import trio
+from leaks import resources
 
 from nodeapp._core.canonical import encode_flat
 from nodeapp._core.hashing import blake2b_256
@@ -242,25 +242,6 @@ async def test_local_api_works_in_a_home_with_a_long_path(tmp_path: Path) -> Non
 # --- leaks ----------------------------------------------------------------------------------
 
 
-def task_count() -> int:
-    """Every task in this trio run, system tasks included."""
-    count, stack = 0, [trio.lowlevel.current_root_task()]
-    while stack:
-        task = stack.pop()
-        count += 1
-        for nursery in task.child_nurseries:
-            stack.extend(nursery.child_tasks)
-    return count
-
-
-def resources() -> dict[str, int]:
-    me = psutil.Process()
-    tcp = me.net_connections(kind="tcp")
-    return {"tasks": task_count(),
-            "threads": threading.active_count(),
-            "fds": len(os.listdir("/proc/self/fd")),
-            "tcp_sockets": len(tcp),
-            "listening": sum(c.status == psutil.CONN_LISTEN for c in tcp)}
 
 
 def free_port() -> int:

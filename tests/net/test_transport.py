@@ -9,13 +9,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-import psutil
 import pytest
 import trio
+from leaks import resources
 from libp2p import new_host
 from libp2p.abc import IHost
 from libp2p.crypto.ed25519 import create_new_key_pair as ed25519_key_pair
@@ -431,25 +430,6 @@ async def test_closing_a_host_closes_its_connections_at_once() -> None:
 # --- leaks --------------------------------------------------------------------------------
 
 
-def task_count() -> int:
-    """Every task in this trio run, system tasks included (walk from the root task)."""
-    count, stack = 0, [trio.lowlevel.current_root_task()]
-    while stack:
-        task = stack.pop()
-        count += 1
-        for nursery in task.child_nurseries:
-            stack.extend(nursery.child_tasks)
-    return count
-
-
-def resources() -> dict[str, int]:
-    me = psutil.Process()
-    tcp = me.net_connections(kind="tcp")
-    return {"tasks": task_count(),
-            "threads": threading.active_count(),
-            "fds": len(os.listdir("/proc/self/fd")),
-            "tcp_sockets": len(tcp),
-            "listening": sum(c.status == psutil.CONN_LISTEN for c in tcp)}
 
 
 async def one_cycle(n: int) -> None:
