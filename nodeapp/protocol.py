@@ -3,7 +3,9 @@
 The adapter (the libp2p runtime in production, ``sims`` in simulation) calls :meth:`on_message`,
 :meth:`on_tick` and :meth:`on_commit` and delivers the :class:`Outgoing` messages they return.
 Time and randomness are arguments, so a simulation is reproducible from its seed. Storage and
-validation go through the node's :class:`~nodeapp.conductor.Conductor`.
+validation go through the node's :class:`~nodeapp.conductor.Conductor`. Anti-entropy
+(:mod:`nodeapp.anti_entropy`) and warrants (:mod:`nodeapp.warrants`) are written as parts of
+this class in modules of their own.
 
 Rules:
 * Determinism: nothing iterates a set of bytes in an order that reaches the wire (hash seeds
@@ -26,15 +28,14 @@ Rules:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from random import Random
 
 import numpy as np
 
 from nodeapp._core.actions import SignedAction, signed_action_from_parts
-from nodeapp._core.canonical import encode_flat
-from nodeapp._core.dht import Ring, in_arc, overlap
+from nodeapp._core.dht import Ring
 from nodeapp._core.hashing import location_of
 from nodeapp._core.membrane import Invite, count_allows, invite_from_bytes
 from nodeapp._core.messages import (
@@ -55,43 +56,19 @@ from nodeapp._core.messages import (
     Warrant,
     Welcome,
     decode_message,
-    encode_message,
     receipts_signed_bytes,
 )
 from nodeapp._core.ops import OpType, basis_of, op_hash, op_mask, op_types_for
-from nodeapp._core.reconcile import CELLS_MIN, build_iblt, iblt_from_bytes, next_size, op_id, peel
+from nodeapp._core.reconcile import op_id
+from nodeapp.anti_entropy import AntiEntropy
 from nodeapp.conductor import Conductor, IngestReport
 from nodeapp.errors import MalformedData, ValidationError
+from nodeapp.protocol_common import Outgoing, ProtocolSettings, verify_detached
 from nodeapp.store import Status
+from nodeapp.warrants import WARRANT_CHAIN_FORK, WARRANT_INVALID_OP, WARRANT_META, Warrants
 
 log = logging.getLogger("nodeapp.net")
 
-SPLIT_REGION = 1  # SyncReply.retry_cells value: the biggest table failed, offer halves
-_SESSIONS_MAX = 4096  # sync sessions awaiting a reply (splits fan out)
-WARRANT_INVALID_OP = 0
-WARRANT_CHAIN_FORK = 1
-_WARRANT_TAG = b"nodeapp-warrant/1"
-_WARRANT_META = "warrant/"
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """A message for one peer (by agent key)."""
-
-    peer: bytes
-    message: Message
-
-
-@dataclass
-class ProtocolSettings:
-    """Limits and intervals (units last)."""
-
-    sync_interval_us: int = 1_000_000
-    publish_retry_us: int = 1_000_000
-    publish_backoff_max_us: int = 30_000_000
-    neighbours_max: int = 8
-    parked_max: int = 10_000
-    members_digest_every_ticks: int = 10
 
 
 @dataclass
@@ -106,7 +83,7 @@ class _PublishState:
 
 
 @dataclass
-class NodeProtocol:
+class NodeProtocol(AntiEntropy, Warrants):
     """The network behaviour of one node."""
 
     conductor: Conductor
@@ -151,7 +128,7 @@ class NodeProtocol:
                 if found is not None:
                     self._invite_uses.setdefault(found[0], set()).add(signed.action.author)
             self._index(signed, mask)
-        for _key, frame in self.conductor.store.meta_items(_WARRANT_META):
+        for _key, frame in self.conductor.store.meta_items(WARRANT_META):
             try:
                 warrant = decode_message(self.dna_hash, frame)
             except MalformedData:
@@ -223,9 +200,9 @@ class NodeProtocol:
         """Our own new records: hold what we are an authority for, publish the rest."""
         out: list[Outgoing] = []
         for signed, entry in zip(records, entries, strict=True):
-            self._index(signed, self._mask_of(self.held_op_types(signed)))
+            self._index(signed, op_mask(self.held_op_types(signed)))
             self.conductor.store.set_held_mask(signed.hash,
-                                               self._mask_of(self.held_op_types(signed)))
+                                               op_mask(self.held_op_types(signed)))
             self._queue_publish(signed, entry, now_us, {})
         out.extend(self._due_publishes(now_us))
         return out
@@ -418,7 +395,7 @@ class NodeProtocol:
 
     def _on_receipts(self, peer: bytes, message: Receipts, now_us: int) -> list[Outgoing]:
         validator = message.validator
-        if validator != peer or not _verify(
+        if validator != peer or not verify_detached(
                 validator, receipts_signed_bytes(validator, message.items), message.signature):
             return []
         kept = []
@@ -546,180 +523,6 @@ class NodeProtocol:
         signature = self.conductor.sign(receipts_signed_bytes(self.agent, items))
         return Receipts(self.agent, items, signature)
 
-    # --- warrants ---------------------------------------------------------------------------
-
-    def _issue_warrant(self, kind: int, proof: tuple[Record, ...], reason: str
-                       ) -> list[Outgoing]:
-        try:
-            agent = signed_action_from_parts(proof[0][0], proof[0][1]).action.author
-        except MalformedData:
-            return []
-        if agent == self.agent or agent in self.warrants:
-            return []
-        body = encode_flat([kind, agent, [list(r) for r in proof]])
-        warrant = Warrant(kind, agent, proof, self.agent,
-                          self.conductor.sign(_WARRANT_TAG + body))
-        log.warning("warranting %s: %s", agent.hex()[:12], reason)
-        return self._believe(warrant)
-
-    def _believe(self, warrant: Warrant) -> list[Outgoing]:
-        self.warrants[warrant.agent] = warrant
-        # kept across restarts: a node that forgot a warrant would serve the offender again
-        self.conductor.store.set_meta(_WARRANT_META + warrant.agent.hex(),
-                                      encode_message(self.dna_hash, warrant))
-        self.blocked.add(warrant.agent)
-        self._refresh_ring()
-        if warrant.kind == WARRANT_INVALID_OP:  # an agent-activity authority may hold it
-            proven = signed_action_from_parts(warrant.proof[0][0], warrant.proof[0][1])
-            self.conductor.store.set_status(proven.hash, Status.REJECTED)
-        return [Outgoing(peer, warrant) for peer in sorted(self.members - self.blocked)
-                if peer != self.agent]
-
-    def _on_warrant(self, peer: bytes, warrant: Warrant, now_us: int) -> list[Outgoing]:
-        if warrant.agent in self.warrants or warrant.agent == self.agent:
-            return []
-        body = encode_flat([warrant.kind, warrant.agent, [list(r) for r in warrant.proof]])
-        # the proof is checked here, so the issuer need not be a member we know: it came
-        # through a member (``peer``), and a wrong proof convicts nobody
-        if not _verify(warrant.issuer, _WARRANT_TAG + body, warrant.signature):
-            return []
-        if not self.conductor.proves_misbehaviour(warrant.kind, warrant.agent, warrant.proof):
-            log.info("ignored a warrant from %s whose proof does not hold",
-                     warrant.issuer.hex()[:12])
-            return []
-        return self._believe(warrant)
-
-    # --- anti-entropy -----------------------------------------------------------------------
-
-    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._held_arrays is None:
-            ids = np.fromiter(self._held.keys(), dtype=np.uint64, count=len(self._held))
-            locs = np.fromiter((v[0] for v in self._held.values()), dtype=np.uint64,
-                               count=len(self._held))
-            self._held_arrays = (ids, locs)
-        return self._held_arrays
-
-    def _ids_in(self, region: Iterable[tuple[int, int]], id_prefix: tuple[int, int] = (0, 0)
-                ) -> np.ndarray:
-        ids, locs = self._arrays()
-        keep = np.zeros(len(ids), dtype=bool)
-        for start, length in region:
-            keep |= (locs - np.uint64(start)) % np.uint64(1 << 32) < np.uint64(length)
-        value, bits = id_prefix
-        if bits:
-            keep &= (ids >> np.uint64(64 - bits)) == np.uint64(value)
-        return ids[keep]
-
-    def _start_sync(self, rng: Random) -> list[Outgoing]:
-        peers = self._ring.neighbours(self.agent, self.settings.neighbours_max)
-        if not peers:
-            return []
-        peer = peers[self._neighbour_turn % len(peers)]
-        self._neighbour_turn += 1
-        region = tuple(overlap(self._ring.arc(self.agent), self._ring.arc(peer)))
-        if not region:
-            return []
-        return [self._offer(peer, region, CELLS_MIN, rng.getrandbits(63))]
-
-    def _offer(self, peer: bytes, region: tuple[tuple[int, int], ...], cells: int,
-               seed: int, id_prefix: tuple[int, int] = (0, 0)) -> Outgoing:
-        self._session_counter += 1
-        session = self._session_counter
-        self._sessions[session] = (peer, region, seed, id_prefix)
-        if len(self._sessions) > _SESSIONS_MAX:
-            self._sessions.pop(next(iter(self._sessions)))
-        table = build_iblt(self._ids_in(region, id_prefix), cells, seed)
-        return Outgoing(peer, SyncOffer(session, region, seed, table.to_bytes(), id_prefix))
-
-    def _on_sync_offer(self, peer: bytes, offer: SyncOffer, now_us: int) -> list[Outgoing]:
-        try:
-            theirs = iblt_from_bytes(offer.table, offer.seed)
-        except MalformedData as exc:
-            log.info("bad sync offer from %s: %s", peer.hex()[:12], exc)
-            return []
-        mine = build_iblt(self._ids_in(offer.region, offer.id_prefix), theirs.cells, offer.seed)
-        result = peel(theirs.subtract(mine))
-        if result is None:
-            # too many differences for this table: a bigger one, or at the limit, halves
-            bigger = next_size(theirs.cells) or SPLIT_REGION
-            return [Outgoing(peer, SyncReply(offer.session, bigger, (), ()))]
-        only_theirs, only_mine = result
-        wants = sorted(only_theirs)
-        want_chunks = [tuple(wants[i:i + IDS_PER_FRAME_MAX])
-                       for i in range(0, len(wants), IDS_PER_FRAME_MAX)] or [()]
-        record_chunks = _chunks(self._records_for(only_mine)) or [()]
-        # each id is asked for once and each record sent once, however many frames it takes
-        return [Outgoing(peer, SyncReply(offer.session, 0,
-                                         want_chunks[i] if i < len(want_chunks) else (),
-                                         record_chunks[i] if i < len(record_chunks) else ()))
-                for i in range(max(len(want_chunks), len(record_chunks)))]
-
-    def _on_sync_reply(self, peer: bytes, reply: SyncReply, now_us: int) -> list[Outgoing]:
-        session = self._sessions.get(reply.session)
-        if session is None or session[0] != peer:
-            return []
-        out: list[Outgoing] = []
-        if reply.retry_cells == SPLIT_REGION:
-            _, region, seed, (value, bits) = self._sessions.pop(reply.session)
-            if any(length > 1 for _, length in region):
-                return [self._offer(peer, (half,), CELLS_MIN, seed, (value, bits))
-                        for half in _halves(region)]
-            if bits >= 64:
-                return []
-            # one location, too many ops there: split on the op ids' next bit instead
-            return [self._offer(peer, region, CELLS_MIN, seed, (value << 1 | bit, bits + 1))
-                    for bit in (0, 1)]
-        if reply.retry_cells:
-            _, region, seed, prefix = self._sessions.pop(reply.session)
-            return [self._offer(peer, region, reply.retry_cells, seed, prefix)]
-        if reply.records:
-            out.extend(self._accept(peer, list(reply.records), now_us, receipts_to_author=True))
-        records = self._records_for(set(reply.want))
-        out.extend(Outgoing(peer, Records(chunk)) for chunk in _chunks(records))
-        return out
-
-    def _on_fetch(self, peer: bytes, message: Fetch, now_us: int) -> list[Outgoing]:
-        return [Outgoing(peer, Records(chunk)) for chunk in
-                _chunks(self._records_for(set(message.op_ids)))]
-
-    def _on_records(self, peer: bytes, message: Records, now_us: int) -> list[Outgoing]:
-        return self._accept(peer, list(message.records), now_us, receipts_to_author=True)
-
-    def _records_for(self, ids: set[int]) -> list[Record]:
-        hashes = {self._held[i][1] for i in ids if i in self._held}
-        store = self.conductor.store
-        records = []
-        for action_hash in sorted(hashes):
-            found = store.get_action(action_hash)
-            if found is not None and found[1] == Status.VALID:
-                records.append(self._record(found[0]))
-        return records
-
-    def _record(self, signed: SignedAction) -> Record:
-        entry_hash = signed.action.entry_hash_or_none
-        entry = None
-        if entry_hash is not None and getattr(signed.action, "visibility", 1) == 0:
-            entry = self.conductor.store.get_entry(entry_hash)
-        return (signed.action_bytes, signed.signature, entry)
-
-    @staticmethod
-    def _mask_of(op_types: Iterable[OpType]) -> int:
-        mask = 0
-        for t in op_types:
-            mask |= 1 << t
-        return mask
-
-
-def _halves(region: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Each piece of a region cut in two (a piece of length 1 stays whole)."""
-    out = []
-    for start, length in region:
-        if length < 2:
-            out.append((start, length))
-            continue
-        first = length // 2
-        out += [(start, first), ((start + first) % (1 << 32), length - first)]
-    return out
 
 
 def _keep_fullest(by_action: dict[bytes, Record], record: Record) -> None:
@@ -727,22 +530,3 @@ def _keep_fullest(by_action: dict[bytes, Record], record: Record) -> None:
     held = by_action.get(record[0])
     if held is None or (held[2] is None and record[2] is not None):
         by_action[record[0]] = record
-
-
-def _chunks(records: list[Record]) -> list[tuple[Record, ...]]:
-    return [tuple(records[i:i + RECORDS_PER_FRAME_MAX])
-            for i in range(0, len(records), RECORDS_PER_FRAME_MAX)]
-
-
-def _verify(agent: bytes, message: bytes, signature: bytes) -> bool:
-    from nacl.bindings import crypto_sign_open
-    from nacl.exceptions import BadSignatureError
-
-    try:
-        crypto_sign_open(signature + message, agent)
-    except (BadSignatureError, ValueError):
-        return False
-    return True
-
-
-_ = in_arc  # re-exported for adapters that check arcs

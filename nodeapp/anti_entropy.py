@@ -1,0 +1,181 @@
+"""Anti-entropy: how two nodes whose arcs overlap find and exchange what one of them lacks.
+
+A mixin of :class:`~nodeapp.protocol.NodeProtocol` (it uses the node's held-op index, ring,
+store and sessions). Rules: every ``sync_interval_us`` the node offers an IBLT of the op ids it
+holds in the overlap of its arc and the next neighbour's; the neighbour subtracts its own table
+and answers with the ids it lacks and the records the offerer lacks. A table too small to
+decode is offered again ``GROWTH`` times bigger; past the largest size the region is halved, and
+a region that is a single location is split on op-id prefix bits, so every difference is
+eventually reconciled. Each id is asked for once and each record sent once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from random import Random
+from typing import Any
+
+import numpy as np
+
+from nodeapp._core.actions import SignedAction
+from nodeapp._core.dht import overlap
+from nodeapp._core.messages import (
+    IDS_PER_FRAME_MAX,
+    Fetch,
+    Record,
+    Records,
+    SyncOffer,
+    SyncReply,
+)
+from nodeapp._core.reconcile import CELLS_MIN, build_iblt, iblt_from_bytes, next_size, peel
+from nodeapp.errors import MalformedData
+from nodeapp.protocol_common import Outgoing, chunk_records
+from nodeapp.store import Status
+
+log = logging.getLogger("nodeapp.net")
+
+SPLIT_REGION = 1  # SyncReply.retry_cells value: the biggest table failed, offer halves
+SESSIONS_MAX = 4096  # sync sessions awaiting a reply (splits fan out)
+
+
+class AntiEntropy:
+    """Sync sessions of a node protocol."""
+
+    # provided by NodeProtocol
+    _held: dict[int, tuple[int, bytes]]
+    _held_arrays: tuple[np.ndarray, np.ndarray] | None
+    _sessions: dict[int, tuple[bytes, tuple[tuple[int, int], ...], int, tuple[int, int]]]
+    _session_counter: int
+    _neighbour_turn: int
+    _ring: Any
+    agent: bytes
+    conductor: Any
+    settings: Any
+
+    def _accept(self, peer: bytes, records: list[Record], now_us: int, *,
+                receipts_to_author: bool) -> list[Outgoing]:
+        raise NotImplementedError
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._held_arrays is None:
+            ids = np.fromiter(self._held.keys(), dtype=np.uint64, count=len(self._held))
+            locs = np.fromiter((v[0] for v in self._held.values()), dtype=np.uint64,
+                               count=len(self._held))
+            self._held_arrays = (ids, locs)
+        return self._held_arrays
+
+    def _ids_in(self, region: Iterable[tuple[int, int]], id_prefix: tuple[int, int] = (0, 0)
+                ) -> np.ndarray:
+        ids, locs = self._arrays()
+        keep = np.zeros(len(ids), dtype=bool)
+        for start, length in region:
+            keep |= (locs - np.uint64(start)) % np.uint64(1 << 32) < np.uint64(length)
+        value, bits = id_prefix
+        if bits:
+            keep &= (ids >> np.uint64(64 - bits)) == np.uint64(value)
+        return ids[keep]
+
+    def _start_sync(self, rng: Random) -> list[Outgoing]:
+        peers = self._ring.neighbours(self.agent, self.settings.neighbours_max)
+        if not peers:
+            return []
+        peer = peers[self._neighbour_turn % len(peers)]
+        self._neighbour_turn += 1
+        region = tuple(overlap(self._ring.arc(self.agent), self._ring.arc(peer)))
+        if not region:
+            return []
+        return [self._offer(peer, region, CELLS_MIN, rng.getrandbits(63))]
+
+    def _offer(self, peer: bytes, region: tuple[tuple[int, int], ...], cells: int,
+               seed: int, id_prefix: tuple[int, int] = (0, 0)) -> Outgoing:
+        self._session_counter += 1
+        session = self._session_counter
+        self._sessions[session] = (peer, region, seed, id_prefix)
+        if len(self._sessions) > SESSIONS_MAX:
+            self._sessions.pop(next(iter(self._sessions)))
+        table = build_iblt(self._ids_in(region, id_prefix), cells, seed)
+        return Outgoing(peer, SyncOffer(session, region, seed, table.to_bytes(), id_prefix))
+
+    def _on_sync_offer(self, peer: bytes, offer: SyncOffer, now_us: int) -> list[Outgoing]:
+        try:
+            theirs = iblt_from_bytes(offer.table, offer.seed)
+        except MalformedData as exc:
+            log.info("bad sync offer from %s: %s", peer.hex()[:12], exc)
+            return []
+        mine = build_iblt(self._ids_in(offer.region, offer.id_prefix), theirs.cells, offer.seed)
+        result = peel(theirs.subtract(mine))
+        if result is None:
+            # too many differences for this table: a bigger one, or at the limit, halves
+            bigger = next_size(theirs.cells) or SPLIT_REGION
+            return [Outgoing(peer, SyncReply(offer.session, bigger, (), ()))]
+        only_theirs, only_mine = result
+        wants = sorted(only_theirs)
+        want_chunks = [tuple(wants[i:i + IDS_PER_FRAME_MAX])
+                       for i in range(0, len(wants), IDS_PER_FRAME_MAX)] or [()]
+        record_chunks = chunk_records(self._records_for(only_mine)) or [()]
+        # each id is asked for once and each record sent once, however many frames it takes
+        return [Outgoing(peer, SyncReply(offer.session, 0,
+                                         want_chunks[i] if i < len(want_chunks) else (),
+                                         record_chunks[i] if i < len(record_chunks) else ()))
+                for i in range(max(len(want_chunks), len(record_chunks)))]
+
+    def _on_sync_reply(self, peer: bytes, reply: SyncReply, now_us: int) -> list[Outgoing]:
+        session = self._sessions.get(reply.session)
+        if session is None or session[0] != peer:
+            return []
+        out: list[Outgoing] = []
+        if reply.retry_cells == SPLIT_REGION:
+            _, region, seed, (value, bits) = self._sessions.pop(reply.session)
+            if any(length > 1 for _, length in region):
+                return [self._offer(peer, (half,), CELLS_MIN, seed, (value, bits))
+                        for half in _halves(region)]
+            if bits >= 64:
+                return []
+            # one location, too many ops there: split on the op ids' next bit instead
+            return [self._offer(peer, region, CELLS_MIN, seed, (value << 1 | bit, bits + 1))
+                    for bit in (0, 1)]
+        if reply.retry_cells:
+            _, region, seed, prefix = self._sessions.pop(reply.session)
+            return [self._offer(peer, region, reply.retry_cells, seed, prefix)]
+        if reply.records:
+            out.extend(self._accept(peer, list(reply.records), now_us, receipts_to_author=True))
+        records = self._records_for(set(reply.want))
+        out.extend(Outgoing(peer, Records(chunk)) for chunk in chunk_records(records))
+        return out
+
+    def _on_fetch(self, peer: bytes, message: Fetch, now_us: int) -> list[Outgoing]:
+        return [Outgoing(peer, Records(chunk)) for chunk in
+                chunk_records(self._records_for(set(message.op_ids)))]
+
+    def _on_records(self, peer: bytes, message: Records, now_us: int) -> list[Outgoing]:
+        return self._accept(peer, list(message.records), now_us, receipts_to_author=True)
+
+    def _records_for(self, ids: set[int]) -> list[Record]:
+        hashes = {self._held[i][1] for i in ids if i in self._held}
+        store = self.conductor.store
+        records = []
+        for action_hash in sorted(hashes):
+            found = store.get_action(action_hash)
+            if found is not None and found[1] == Status.VALID:
+                records.append(self._record(found[0]))
+        return records
+
+    def _record(self, signed: SignedAction) -> Record:
+        entry_hash = signed.action.entry_hash_or_none
+        entry = None
+        if entry_hash is not None and getattr(signed.action, "visibility", 1) == 0:
+            entry = self.conductor.store.get_entry(entry_hash)
+        return (signed.action_bytes, signed.signature, entry)
+
+
+def _halves(region: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Each piece of a region cut in two (a piece of length 1 stays whole)."""
+    out = []
+    for start, length in region:
+        if length < 2:
+            out.append((start, length))
+            continue
+        first = length // 2
+        out += [(start, first), ((start + first) % (1 << 32), length - first)]
+    return out

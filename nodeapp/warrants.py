@@ -1,0 +1,84 @@
+"""Warrants: proof that an agent broke the rules, checked by everyone who hears of it.
+
+A mixin of :class:`~nodeapp.protocol.NodeProtocol`. Rules: an authority that finds an invalid
+record by its (authentic) author issues an InvalidChainOp warrant carrying the record; one that
+sees two actions at one seq issues a ChainFork warrant carrying both. A node believes a warrant
+only after re-checking its proof itself (the issuer need not be known: a wrong proof convicts
+nobody), then blocks the agent, keeps the warrant across restarts and passes it on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from nodeapp._core.actions import signed_action_from_parts
+from nodeapp._core.canonical import encode_flat
+from nodeapp._core.messages import Record, Warrant, encode_message
+from nodeapp.errors import MalformedData
+from nodeapp.protocol_common import Outgoing, verify_detached
+from nodeapp.store import Status
+
+log = logging.getLogger("nodeapp.net")
+
+WARRANT_INVALID_OP = 0
+WARRANT_CHAIN_FORK = 1
+WARRANT_TAG = b"nodeapp-warrant/1"
+WARRANT_META = "warrant/"  # store meta key prefix of believed warrants
+
+
+class Warrants:
+    """Issuing, believing and spreading warrants."""
+
+    # provided by NodeProtocol
+    agent: bytes
+    conductor: Any
+    dna_hash: bytes
+    members: set[bytes]
+    blocked: set[bytes]
+    warrants: dict[bytes, Warrant]
+
+    def _refresh_ring(self) -> None:
+        raise NotImplementedError
+
+    def _issue_warrant(self, kind: int, proof: tuple[Record, ...], reason: str
+                       ) -> list[Outgoing]:
+        try:
+            agent = signed_action_from_parts(proof[0][0], proof[0][1]).action.author
+        except MalformedData:
+            return []
+        if agent == self.agent or agent in self.warrants:
+            return []
+        body = encode_flat([kind, agent, [list(r) for r in proof]])
+        warrant = Warrant(kind, agent, proof, self.agent,
+                          self.conductor.sign(WARRANT_TAG + body))
+        log.warning("warranting %s: %s", agent.hex()[:12], reason)
+        return self._believe(warrant)
+
+    def _believe(self, warrant: Warrant) -> list[Outgoing]:
+        self.warrants[warrant.agent] = warrant
+        # kept across restarts: a node that forgot a warrant would serve the offender again
+        self.conductor.store.set_meta(WARRANT_META + warrant.agent.hex(),
+                                      encode_message(self.dna_hash, warrant))
+        self.blocked.add(warrant.agent)
+        self._refresh_ring()
+        if warrant.kind == WARRANT_INVALID_OP:  # an agent-activity authority may hold it
+            proven = signed_action_from_parts(warrant.proof[0][0], warrant.proof[0][1])
+            self.conductor.store.set_status(proven.hash, Status.REJECTED)
+        return [Outgoing(peer, warrant) for peer in sorted(self.members - self.blocked)
+                if peer != self.agent]
+
+    def _on_warrant(self, peer: bytes, warrant: Warrant, now_us: int) -> list[Outgoing]:
+        if warrant.agent in self.warrants or warrant.agent == self.agent:
+            return []
+        body = encode_flat([warrant.kind, warrant.agent, [list(r) for r in warrant.proof]])
+        # the proof is checked here, so the issuer need not be a member we know: it came
+        # through a member (``peer``), and a wrong proof convicts nobody
+        if not verify_detached(warrant.issuer, WARRANT_TAG + body, warrant.signature):
+            return []
+        if not self.conductor.proves_misbehaviour(warrant.kind, warrant.agent, warrant.proof):
+            log.info("ignored a warrant from %s whose proof does not hold",
+                     warrant.issuer.hex()[:12])
+            return []
+        return self._believe(warrant)
+
