@@ -5,15 +5,20 @@ libp2p host with the agent's key and serves the node protocol until cancelled; i
 :class:`RunningNode` (listen addresses, peer id, zome calls, status) once it listens.
 
 Rules:
-* One stream protocol, ``/nodeapp/<first 16 hex chars of the DNA hash>/1.0.0``: a request is
-  one message frame (:func:`~nodeapp._core.messages.encode_message`), the answer is an empty
-  frame (an ack) once the message was handled. A frame that does not decode (malformed, too
-  big, another DNA) is logged in one line and refused (the stream closes unanswered); the node
+* Messages travel on ``/nodeapp/<first 16 hex chars of the DNA hash>/2.0.0``
+  (:func:`message_protocol_id_for`): one long-lived one-way stream per peer carrying one
+  message frame (:func:`~nodeapp._core.messages.encode_message`) after another, nothing sent
+  back. A frame that does not decode (malformed, another DNA) is logged in one line and
+  skipped; one over ``FRAME_BYTES_MAX`` resets that stream (the transport logs it). The node
   goes on serving.
+* The request/ack protocol ``/nodeapp/<first 16 hex chars>/1.0.0`` (:func:`protocol_id_for`)
+  is still served and used for a peer that does not serve 2.0.0: a request is one message
+  frame, the answer an empty frame (an ack) once the message was handled; a frame that does
+  not decode is refused (the stream closes unanswered).
 * The sender of a frame is the Noise-authenticated peer id, mapped to its agent key; nothing a
   peer claims about itself is believed.
-* Outgoing messages go through one bounded queue per peer (``SEND_QUEUE_MAX``), one request at
-  a time. A full queue drops the message, and a failed dial or request drops it too: publishing
+* Outgoing messages go through one bounded queue per peer (``SEND_QUEUE_MAX``), written one
+  after another. A full queue drops the message, and a failed dial or send drops it too: publishing
   retries and anti-entropy repair whatever is lost, so the runtime never blocks on a peer.
 * Peers are dialled lazily, at the addresses they announced (HELLO / WELCOME) or, for the
   bootstrap peers of the invite, at the invite's addresses; a peer that could not be reached
@@ -50,7 +55,7 @@ from nodeapp.conductor import Conductor, wall_clock_us
 from nodeapp.errors import HomeError, InvalidHash, MalformedData, NodeError
 from nodeapp.home import NodeHome
 from nodeapp.identity import peer_id_of, public_key_of_peer_id
-from nodeapp.net import BadAddress, Host, open_host
+from nodeapp.net import BadAddress, Host, UnsupportedProtocol, open_host
 from nodeapp.protocol import NodeProtocol, Outgoing, ProtocolSettings
 
 log = logging.getLogger("nodeapp.runtime")
@@ -68,8 +73,13 @@ _DATA_MESSAGES = (Publish, Records, Got, SyncReply)
 
 
 def protocol_id_for(dna_hash: bytes) -> str:
-    """The stream protocol a network's nodes speak to each other."""
+    """The request/ack stream protocol of a network (one message per stream, acked)."""
     return f"/nodeapp/{dna_hash.hex()[:16]}/1.0.0"
+
+
+def message_protocol_id_for(dna_hash: bytes) -> str:
+    """The one-way message stream protocol a network's nodes speak to each other."""
+    return f"/nodeapp/{dna_hash.hex()[:16]}/2.0.0"
 
 
 def _short(agent: bytes) -> str:
@@ -119,6 +129,7 @@ class RunningNode:
         self.protocol = protocol
         self.agent = conductor.agent
         self.protocol_id = protocol_id_for(conductor.dna.hash)
+        self.message_protocol_id = message_protocol_id_for(conductor.dna.hash)
         self.rng = Random(os.urandom(32))
         self.stats: Counter[str] = Counter()
         self.received_kinds: Counter[str] = Counter()
@@ -192,14 +203,22 @@ class RunningNode:
     # --- receiving ----------------------------------------------------------------------
 
     async def handle_frame(self, peer_id: str, frame: bytes) -> bytes | None:
-        """The stream handler: one message in, an empty ack out (None refuses the frame)."""
+        """The request/ack handler: one message in, an empty ack out (None refuses it)."""
+        return b"" if self._handle(peer_id, frame) else None
+
+    async def handle_message(self, peer_id: str, frame: bytes) -> None:
+        """The one-way message stream handler (a frame that does not decode is skipped)."""
+        self._handle(peer_id, frame)
+
+    def _handle(self, peer_id: str, frame: bytes) -> bool:
+        """Handle one message frame; False if it was refused."""
         agent = self.host.remote_public_key(peer_id)  # NotAnAgent: the transport logs it
         try:
             message = decode_message(self.conductor.dna.hash, frame)
         except MalformedData as exc:
             self.stats["frames_refused"] += 1
             log.warning("refused a frame from %s: %s", peer_id, exc)
-            return None
+            return False
         self.stats["frames_in"] += 1
         kind = type(message).__name__
         self.received_kinds[kind] += 1
@@ -209,10 +228,10 @@ class RunningNode:
             out = self.protocol.on_message(agent, message, self._clock_us())
         except NodeError as exc:  # the node survives anything a peer sends
             log.warning("failed on a %s from %s: %s", kind, peer_id, exc)
-            return b""
+            return True
         self._dispatch(out)
         self._note_changes()
-        return b""
+        return True
 
     # --- sending ------------------------------------------------------------------------
 
@@ -250,13 +269,14 @@ class RunningNode:
     async def _send_loop(self, agent: bytes, send: trio.MemorySendChannel[Message],
                          receive: trio.MemoryReceiveChannel[Message]) -> None:
         peer_id = peer_id_of(agent)
+        legacy = [False]  # the peer serves only the request/ack protocol
         try:
             while True:
                 message: Message | None = None
                 with trio.move_on_after(SENDER_IDLE_S):
                     message = await receive.receive()
                 if message is not None:
-                    await self._send_one(agent, peer_id, message)
+                    await self._send_one(agent, peer_id, message, legacy)
                 elif receive.statistics().current_buffer_used == 0:
                     return  # idle: the next message for this peer opens a new queue
         finally:
@@ -265,7 +285,8 @@ class RunningNode:
             send.close()
             receive.close()
 
-    async def _send_one(self, agent: bytes, peer_id: str, message: Message) -> None:
+    async def _send_one(self, agent: bytes, peer_id: str, message: Message,
+                        legacy: list[bool]) -> None:
         try:
             frame = encode_message(self.conductor.dna.hash, message)
         except MalformedData as exc:
@@ -277,8 +298,16 @@ class RunningNode:
                         agent, peer_id):
                     self.stats["dropped_unreachable"] += 1
                     return
-                await self.host.request(peer_id, self.protocol_id, frame,
-                                        response_bytes_max=ACK_BYTES_MAX)
+                if not legacy[0]:
+                    try:
+                        await self.host.send(peer_id, self.message_protocol_id, frame)
+                    except UnsupportedProtocol:
+                        log.info("%s does not serve %s: using %s", peer_id,
+                                 self.message_protocol_id, self.protocol_id)
+                        legacy[0] = True
+                if legacy[0]:
+                    await self.host.request(peer_id, self.protocol_id, frame,
+                                            response_bytes_max=ACK_BYTES_MAX)
             except NodeError as exc:
                 self.stats["send_failed"] += 1
                 log.debug("sending a %s to %s failed: %s", type(message).__name__, peer_id, exc)
@@ -429,6 +458,8 @@ async def run_node(home: NodeHome, passphrase: str | None, listen: Sequence[str]
                     node._nursery = nursery
                     host.set_handler(node.protocol_id, node.handle_frame,
                                      request_bytes_max=FRAME_BYTES_MAX)
+                    host.set_message_handler(node.message_protocol_id, node.handle_message,
+                                             frame_bytes_max=FRAME_BYTES_MAX)
                     if local_api:
                         await nursery.start(serve_local_api, home, node)
                     nursery.start_soon(node._tick_loop, tick_ms / 1000, summary_s)
@@ -439,6 +470,7 @@ async def run_node(home: NodeHome, passphrase: str | None, listen: Sequence[str]
             finally:
                 node._closed = True
                 host.remove_handler(node.protocol_id)
+                host.remove_handler(node.message_protocol_id)
                 log.info("node %s stopped", node.peer_id)
     finally:
         conductor.store.close()

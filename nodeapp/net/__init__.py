@@ -2,7 +2,8 @@
 
 ``open_host(seed, listen)`` runs a libp2p host (Noise + yamux only) for an agent; the node talks
 to it through the :class:`Transport` interface, so the simulator can swap in another one.
-Request/response runs over length-prefixed frames (:func:`encode_frame`, :func:`read_frame`).
+Request/response (and one-way message streams: ``send`` / ``set_message_handler``) run over
+length-prefixed frames (:func:`encode_frame`, :func:`read_frame`).
 """
 
 from nodeapp.net._errors import (
@@ -27,7 +28,7 @@ from nodeapp.net._frames import (
     read_frame,
 )
 from nodeapp.net._transport import Host, open_host
-from nodeapp.net.interface import Connection, Handler, Transport
+from nodeapp.net.interface import Connection, Handler, MessageHandler, Transport
 
 __all__ = [
     "FRAME_BYTES_LIMIT",
@@ -41,6 +42,7 @@ __all__ = [
     "Host",
     "HostClosed",
     "ListenFailed",
+    "MessageHandler",
     "NotAnAgent",
     "NotConnected",
     "PeerClosed",

@@ -22,6 +22,13 @@ Stream protocol for ``set_handler``/``request``: the requester opens a stream, w
 frame, reads one frame, closes. The server reads one frame (refusing it before its body if it
 is over the limit), calls the handler, writes the response frame if any, closes. Anything
 else (malformed, oversize, slow, handler raised) resets the stream and logs one line.
+
+Stream protocol for ``set_message_handler``/``send`` (one-way, pipelined): the sender keeps one
+outbound stream per (peer, protocol), opened on first use, and writes one frame per message on
+it; nothing is ever written back. The receiver reads frames in a loop until the stream ends,
+calling the handler for each. A malformed or oversize frame, or a handler that raises, resets
+that stream (one log line); the sender's next ``send`` opens a new one. The host resets every
+such stream when it closes, and forgets a peer's outbound streams when the peer disconnects.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from contextlib import asynccontextmanager
 import libp2p.network.swarm as _libp2p_swarm
 import trio
 from libp2p import new_host
-from libp2p.abc import IHost, INetConn, INetStream
+from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 from libp2p.crypto.ed25519 import Ed25519PublicKey
 from libp2p.crypto.ed25519 import create_new_key_pair as ed25519_key_pair
 from libp2p.crypto.x25519 import create_new_key_pair as x25519_key_pair
@@ -64,7 +71,7 @@ from nodeapp.net._errors import (
     UnsupportedProtocol,
 )
 from nodeapp.net._frames import FRAME_BYTES_LIMIT, check_limit, encode_frame, read_frame
-from nodeapp.net.interface import Connection, Handler, Transport
+from nodeapp.net.interface import Connection, Handler, MessageHandler, Transport
 
 log = logging.getLogger("nodeapp.net")
 
@@ -130,6 +137,12 @@ class Host(Transport):
         self._host = host
         self._peer_id = str(host.get_id())
         self._closed = False
+        # One-way message streams: ours by (peer, protocol), and the peers' ones we serve.
+        self._outbound: dict[tuple[str, str], INetStream] = {}
+        self._send_locks: dict[tuple[str, str], trio.Lock] = {}
+        self._inbound: set[INetStream] = set()
+        self._watcher = _DisconnectWatcher(self)
+        host.get_network().register_notifee(self._watcher)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -218,18 +231,7 @@ class Host(Transport):
         self._check_open()
         check_limit(response_bytes_max)
         data = encode_frame(frame, FRAME_BYTES_LIMIT)
-        pid = _parse_peer_id(peer_id)
-        try:
-            stream = await self._host.new_stream(pid, [TProtocol(protocol)])
-        except StreamFailure as exc:
-            if isinstance(exc.__cause__, MultiselectClientError):
-                raise UnsupportedProtocol(f"peer {peer_id} does not serve {protocol}: "
-                                          f"{exc.__cause__}") from None
-            raise PeerUnreachable(f"cannot open a {protocol} stream to {peer_id}: "
-                                  f"{_root_cause(exc)}") from None
-        except (BaseLibp2pError, OSError) as exc:
-            raise PeerUnreachable(f"cannot open a {protocol} stream to {peer_id}: "
-                                  f"{_root_cause(exc)}") from None
+        stream = await self._open_stream(peer_id, protocol)
         try:
             try:
                 await stream.write(data)
@@ -245,6 +247,138 @@ class Host(Transport):
             raise
         await _close_quietly(stream, reset=False)
         return response
+
+    async def _open_stream(self, peer_id: str, protocol: str) -> INetStream:
+        pid = _parse_peer_id(peer_id)
+        try:
+            return await self._host.new_stream(pid, [TProtocol(protocol)])
+        except StreamFailure as exc:
+            if isinstance(exc.__cause__, MultiselectClientError):
+                raise UnsupportedProtocol(f"peer {peer_id} does not serve {protocol}: "
+                                          f"{exc.__cause__}") from None
+            raise PeerUnreachable(f"cannot open a {protocol} stream to {peer_id}: "
+                                  f"{_root_cause(exc)}") from None
+        except (BaseLibp2pError, OSError) as exc:
+            raise PeerUnreachable(f"cannot open a {protocol} stream to {peer_id}: "
+                                  f"{_root_cause(exc)}") from None
+
+    # --- one-way message streams -----------------------------------------------------
+
+    def set_message_handler(self, protocol: str, handler: MessageHandler, *,
+                            frame_bytes_max: int) -> None:
+        """Serve ``protocol`` as one-way message streams: ``handler(peer id, payload)`` is
+        called for each frame, in order. A frame over ``frame_bytes_max`` is refused (logged,
+        stream reset) before its body is read. Replaces an earlier handler."""
+        self._check_open()
+        check_limit(frame_bytes_max)
+
+        async def serve(stream: INetStream) -> None:
+            await self._serve_messages(stream, protocol, handler, frame_bytes_max)
+
+        self._host.set_stream_handler(TProtocol(protocol), serve)
+
+    async def _serve_messages(self, stream: INetStream, protocol: str, handler: MessageHandler,
+                              frame_bytes_max: int) -> None:
+        # PITFALL handler-crash: nothing but cancellation may escape from here.
+        peer = str(stream.muxed_conn.peer_id)  # set by the Noise handshake: authenticated
+        if self._closed:
+            await _close_quietly(stream, reset=True)
+            return
+        reader = _StreamReader(stream, peer)
+        self._inbound.add(stream)
+        try:
+            while True:
+                try:
+                    frame = await read_frame(reader, frame_bytes_max)
+                except PeerClosed as exc:  # the sender closed or reset it, or went away
+                    log.debug("message stream %s from %s ended: %s", protocol, peer, exc)
+                    await _close_quietly(stream, reset=False)
+                    return
+                await handler(peer, frame)
+        except RemoteError as exc:
+            log.warning("refused a message on %s from %s: %s", protocol, peer, exc)
+            await _close_quietly(stream, reset=True)
+        except (StreamError, BaseLibp2pError) as exc:
+            log.warning("lost a message stream on %s from %s: %s", protocol, peer,
+                        _root_cause(exc))
+            await _close_quietly(stream, reset=True)
+        except Exception as exc:  # a handler bug must not reach libp2p
+            log.warning("handler for %s failed on a message from %s: %r", protocol, peer, exc)
+            log.debug("traceback of the failed %s handler", protocol, exc_info=True)
+            await _close_quietly(stream, reset=True)
+        except BaseException:
+            await _close_quietly(stream, reset=True)
+            raise
+        finally:
+            self._inbound.discard(stream)
+
+    async def send(self, peer_id: str, protocol: str, frame: bytes) -> None:
+        """Write one frame to ``peer_id`` on ``protocol`` over the cached one-way stream,
+        opening it first if needed (and once more if the cached one has failed). Returns once
+        the frame is written; nothing is read back, so delivery is not confirmed. Raises
+        ``PeerUnreachable``, ``UnsupportedProtocol`` or ``PeerClosed``."""
+        self._check_open()
+        data = encode_frame(frame, FRAME_BYTES_LIMIT)
+        key = (peer_id, protocol)
+        lock = self._send_locks.get(key)
+        if lock is None:
+            lock = self._send_locks[key] = trio.Lock()
+        async with lock:  # frames of concurrent sends must not interleave
+            self._check_open()
+            stream = self._outbound.get(key)
+            if stream is not None:
+                if not _stream_is_dead(stream) and await self._write(key, stream, data):
+                    return
+                await self._drop_outbound(key, stream)
+            stream = await self._open_stream(peer_id, protocol)
+            if self._closed:
+                await _close_quietly(stream, reset=True)
+                raise HostClosed(f"host {self._peer_id} is closed")
+            self._outbound[key] = stream
+            if not await self._write(key, stream, data):
+                await self._drop_outbound(key, stream)
+                raise PeerClosed(f"peer {peer_id} closed the {protocol} stream while we "
+                                 "wrote a message")
+
+    async def _write(self, key: tuple[str, str], stream: INetStream, data: bytes) -> bool:
+        """Write ``data``; False if the stream failed. A write cut short (cancelled) leaves a
+        partial frame, so the stream is reset and forgotten."""
+        try:
+            await stream.write(data)
+        except (StreamError, BaseLibp2pError) as exc:
+            log.debug("message stream %s to %s failed: %s", key[1], key[0], _root_cause(exc))
+            return False
+        except BaseException:
+            await self._drop_outbound(key, stream)
+            raise
+        return True
+
+    async def _drop_outbound(self, key: tuple[str, str], stream: INetStream) -> None:
+        if self._outbound.get(key) is stream:
+            del self._outbound[key]
+        await _close_quietly(stream, reset=True)
+
+    async def _forget_peer(self, peer_id: str) -> None:
+        """Reset and forget the outbound message streams to a peer that disconnected."""
+        for key, stream in list(self._outbound.items()):
+            if key[0] == peer_id:
+                await self._drop_outbound(key, stream)
+                lock = self._send_locks.get(key)
+                if lock is not None and not lock.locked() and key not in self._outbound:
+                    del self._send_locks[key]
+
+    async def _close_streams(self) -> None:
+        """Reset every one-way message stream, ours and the peers'; the host is closing."""
+        self._closed = True
+        try:
+            self._host.get_network().remove_notifee(self._watcher)
+        except Exception:  # older networks lack remove_notifee: the watcher checks _closed
+            pass
+        streams = [*self._outbound.values(), *self._inbound]
+        self._outbound.clear()
+        self._send_locks.clear()
+        for stream in streams:
+            await _close_quietly(stream, reset=True)
 
     def connected_peers(self) -> list[str]:
         network = self._host.get_network()
@@ -275,6 +409,49 @@ class Host(Transport):
 
     async def disconnect(self, peer_id: str) -> None:
         await self._host.disconnect(_parse_peer_id(peer_id))
+
+
+def _stream_is_dead(stream: INetStream) -> bool:
+    """True if writing to ``stream`` is known to fail (reset, closed, or its connection is)."""
+    try:
+        if stream.muxed_conn.is_closed:
+            return True
+        muxed = stream.muxed_stream
+        return bool(getattr(muxed, "closed", False) or getattr(muxed, "send_closed", False))
+    except Exception:  # an unexpected stream type: let the write find out
+        return False
+
+
+class _DisconnectWatcher(INotifee):
+    """Forgets a peer's outbound message streams once its last connection is gone."""
+
+    def __init__(self, host: Host) -> None:
+        self._host = host
+
+    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        if self._host._closed:
+            return
+        try:
+            peer = str(conn.muxed_conn.peer_id)
+        except Exception:  # no peer id: nothing of ours can be cached for it
+            return
+        if peer not in self._host.connected_peers():
+            await self._host._forget_peer(peer)
+
+    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
+        pass
+
+    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
+        pass
+
+    async def connected(self, network: INetwork, conn: INetConn) -> None:
+        pass
+
+    async def listen(self, network: INetwork, multiaddr: Multiaddr) -> None:
+        pass
+
+    async def listen_close(self, network: INetwork, multiaddr: Multiaddr) -> None:
+        pass
 
 
 class _PeerConnection(Connection):
@@ -373,6 +550,7 @@ async def open_host(seed: bytes, listen: Sequence[str]) -> AsyncIterator[Host]:
                     yield host
                 finally:
                     host._closed = True
+                    await host._close_streams()
             finally:
                 # PITFALL leaked-listener: run()'s own cleanup runs in an already-cancelled,
                 # unshielded scope and leaves the listener, connections and their tasks

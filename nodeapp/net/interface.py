@@ -21,6 +21,9 @@ Handler = Callable[[str, bytes], Awaitable[bytes | None]]
 """A request handler: ``(authenticated remote peer id, request payload) -> response payload``,
 or ``None`` to close the stream without answering."""
 
+MessageHandler = Callable[[str, bytes], Awaitable[None]]
+"""A one-way message handler: ``(authenticated remote peer id, message payload) -> None``."""
+
 
 class Connection(ABC):
     """A live, authenticated link to one peer, as seen from this node."""
@@ -81,6 +84,21 @@ class Transport(ABC):
         payload. Dials the peer if needed. Raises ``PeerUnreachable``,
         ``UnsupportedProtocol``, ``PeerClosed`` (no answer, or the peer refused the request),
         ``FrameTooLarge`` (response over ``response_bytes_max``) or ``TruncatedFrame``."""
+
+    @abstractmethod
+    def set_message_handler(self, protocol: str, handler: MessageHandler, *,
+                            frame_bytes_max: int) -> None:
+        """Serve ``protocol`` as one-way message streams: each stream carries frames in order
+        until it ends, and ``handler`` is called for each. A frame over ``frame_bytes_max``,
+        a malformed one, or a handler that raises resets that stream (logged in one line);
+        the transport keeps serving. Replaces an earlier handler."""
+
+    @abstractmethod
+    async def send(self, peer_id: str, protocol: str, frame: bytes) -> None:
+        """Write one message frame to ``peer_id`` on ``protocol`` over a long-lived stream
+        (opened on first use, reopened once if it failed); frames to one peer and protocol
+        arrive in order. Nothing is read back: returning means written, not delivered. Raises
+        ``PeerUnreachable``, ``UnsupportedProtocol`` or ``PeerClosed``."""
 
     @abstractmethod
     def connected_peers(self) -> list[str]:

@@ -451,3 +451,128 @@ async def test_start_stop_cycles_leak_nothing() -> None:
                 while resources() != before:
                     await trio.sleep(0.01)
             assert resources() == before, f"cycle {n}"
+
+
+# --- one-way message streams ----------------------------------------------------------------
+
+MSG = "/nodeapp-test/msg/1"
+
+
+async def test_one_way_messages_arrive_in_order_on_one_stream() -> None:
+    got: list[tuple[str, bytes]] = []
+
+    async def hear(peer_id: str, frame: bytes) -> None:
+        got.append((peer_id, frame))
+
+    with trio.fail_after(30):
+        async with open_host(agent(1).seed, LOCAL) as ha, open_host(agent(2).seed, LOCAL) as hb:
+            hb.set_message_handler(MSG, hear, frame_bytes_max=KIB)
+            peer = await ha.connect(hb.listen_addrs[0])
+            for i in range(1000):
+                await ha.send(peer, MSG, b"%d" % i)
+            while len(got) < 1000:
+                await trio.sleep(0.01)
+            assert got == [(ha.peer_id, b"%d" % i) for i in range(1000)]
+            assert len(ha._outbound) == 1 and len(hb._inbound) == 1  # one stream carried all
+
+
+async def test_oversize_message_resets_only_its_stream_and_send_reopens(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="nodeapp.net")
+    got: list[bytes] = []
+
+    async def hear(peer_id: str, frame: bytes) -> None:
+        got.append(frame)
+
+    with trio.fail_after(20):
+        async with open_host(agent(1).seed, LOCAL) as ha, open_host(agent(2).seed, LOCAL) as hb:
+            hb.set_message_handler(MSG, hear, frame_bytes_max=KIB)
+            hb.set_handler(ECHO, echo, request_bytes_max=KIB)
+            peer = await ha.connect(hb.listen_addrs[0])
+            await ha.send(peer, MSG, b"first")
+            first = ha._outbound[(peer, MSG)]
+            await ha.send(peer, MSG, b"x" * (KIB + 1))
+            while not net_log_lines(caplog):
+                await trio.sleep(0.01)
+            [line] = net_log_lines(caplog)
+            assert f"announces {KIB + 1} bytes" in line and ha.peer_id in line and MSG in line
+            while first.muxed_stream.closed is False:  # the reset reaches the sender
+                await trio.sleep(0.01)
+            await ha.send(peer, MSG, b"after")  # opens a new stream
+            while len(got) < 2:
+                await trio.sleep(0.01)
+            assert got == [b"first", b"after"]
+            assert ha._outbound[(peer, MSG)] is not first
+            assert ha.connected_peers() == [peer]  # only the stream was reset
+            assert await ha.request(peer, ECHO, b"ok", response_bytes_max=KIB) == b"ok"
+
+
+async def test_failing_message_handler_resets_the_stream_and_host_keeps_serving(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="nodeapp.net")
+    got: list[bytes] = []
+
+    async def hear(peer_id: str, frame: bytes) -> None:
+        if frame == b"boom":
+            raise ValueError("boom")
+        got.append(frame)
+
+    with trio.fail_after(20):
+        async with open_host(agent(1).seed, LOCAL) as ha, open_host(agent(2).seed, LOCAL) as hb:
+            hb.set_message_handler(MSG, hear, frame_bytes_max=KIB)
+            peer = await ha.connect(hb.listen_addrs[0])
+            await ha.send(peer, MSG, b"boom")
+            first = ha._outbound[(peer, MSG)]
+            while first.muxed_stream.closed is False:
+                await trio.sleep(0.01)
+            await ha.send(peer, MSG, b"fine")
+            while not got:
+                await trio.sleep(0.01)
+            assert got == [b"fine"]
+    lines = net_log_lines(caplog)
+    assert len(lines) == 1 and "boom" in lines[0] and MSG in lines[0]
+
+
+async def test_disconnect_forgets_message_streams_and_send_redials_nothing() -> None:
+    async def hear(peer_id: str, frame: bytes) -> None:
+        pass
+
+    with trio.fail_after(20):
+        async with open_host(agent(1).seed, LOCAL) as ha, open_host(agent(2).seed, LOCAL) as hb:
+            hb.set_message_handler(MSG, hear, frame_bytes_max=KIB)
+            peer = await ha.connect(hb.listen_addrs[0])
+            await ha.send(peer, MSG, b"hi")
+            await ha.disconnect(peer)
+            while ha._outbound or hb._inbound:
+                await trio.sleep(0.01)
+            with pytest.raises(UnsupportedProtocol):
+                await ha.send(peer, "/nodeapp-test/nobody/1", b"hi")
+
+
+async def message_cycle(n: int) -> None:
+    got: list[bytes] = []
+
+    async def hear(peer_id: str, frame: bytes) -> None:
+        got.append(frame)
+
+    async with open_host(agent(1).seed, LOCAL) as ha, open_host(agent(2).seed, LOCAL) as hb:
+        hb.set_message_handler(MSG, hear, frame_bytes_max=KIB)
+        ha.set_message_handler(MSG, hear, frame_bytes_max=KIB)
+        peer = await ha.connect(hb.listen_addrs[0])
+        for i in range(5):
+            await ha.send(peer, MSG, b"%d" % i)
+            await hb.send(ha.peer_id, MSG, b"%d" % i)
+        while len(got) < 10:
+            await trio.sleep(0.01)
+
+
+async def test_message_streams_leak_nothing_when_hosts_close() -> None:
+    with trio.fail_after(50):
+        await message_cycle(-1)
+        before = resources()
+        for n in range(10):
+            await message_cycle(n)
+            with trio.move_on_after(2):
+                while resources() != before:
+                    await trio.sleep(0.01)
+            assert resources() == before, f"cycle {n}"
