@@ -27,6 +27,7 @@ Rules:
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -99,6 +100,10 @@ class NodeProtocol(AntiEntropy, Warrants):
         self.warrants: dict[bytes, Warrant] = {}
         self.receipts: dict[bytes, set[bytes]] = {}
         self._publishing: dict[bytes, _PublishState] = {}
+        # (next try, order, op key): only due publishes are looked at on a tick, not all of
+        # them (a catch-up can leave tens of thousands pending); stale entries are skipped
+        self._publish_queue: list[tuple[int, int, bytes]] = []
+        self._publish_order = 0
         self._parked: dict[bytes, tuple[Record, int]] = {}
         self._held: dict[int, tuple[int, bytes]] = {}  # op id -> (location, action hash)
         self._held_arrays: tuple[np.ndarray, np.ndarray] | None = None
@@ -167,6 +172,8 @@ class NodeProtocol(AntiEntropy, Warrants):
         for state in self._publishing.values():  # new authorities may be owed our ops: now
             state.next_try_us = 0
             state.attempts = 0
+        self._publish_queue = [(0, order, key) for order, key in enumerate(self._publishing)]
+        self._publish_order = len(self._publish_queue)
 
     def held_op_types(self, signed: SignedAction) -> tuple[OpType, ...]:
         """The ops of an action this node is an authority for."""
@@ -212,11 +219,17 @@ class NodeProtocol(AntiEntropy, Warrants):
         record: Record = (signed.action_bytes, signed.signature, entry)
         for op_type in op_types_for(signed.action):
             basis = basis_of(op_type, signed.action, signed.hash)
-            self._publishing[op_hash(op_type, signed.hash)] = _PublishState(
+            key = op_hash(op_type, signed.hash)
+            self._publishing[key] = _PublishState(
                 record if op_type != OpType.REGISTER_AGENT_ACTIVITY else
                 (signed.action_bytes, signed.signature, None),
                 location_of(basis[1:]), set(receipted.get(op_type, ())), now_us, signed.hash,
                 op_type)
+            self._schedule_publish(key, now_us)
+
+    def _schedule_publish(self, key: bytes, when_us: int) -> None:
+        self._publish_order += 1
+        heapq.heappush(self._publish_queue, (when_us, self._publish_order, key))
 
     def on_tick(self, now_us: int, rng: Random) -> list[Outgoing]:
         """Periodic work: publish retries, parked validations, one sync round."""
@@ -364,24 +377,24 @@ class NodeProtocol(AntiEntropy, Warrants):
 
     def _due_publishes(self, now_us: int) -> list[Outgoing]:
         batches: dict[bytes, dict[bytes, Record]] = {}  # peer -> action bytes -> record
-        done = []
-        for key, state in self._publishing.items():
+        queue = self._publish_queue
+        while queue and queue[0][0] <= now_us:
+            when, _, key = heapq.heappop(queue)
+            state = self._publishing.get(key)
+            if state is None or state.next_try_us != when:
+                continue  # receipted since, or rescheduled
             # the authorities as the ring is now: members learnt since the commit count too
             pending = self._pending_authorities(state)
-            if not pending:
-                if len(self._ring) > 1:  # alone, we cannot know the authorities yet: keep it
-                    done.append(key)
-                continue
-            if state.next_try_us > now_us:
+            if not pending and len(self._ring) > 1:
+                del self._publishing[key]
                 continue
             state.attempts += 1
             backoff = min(self.settings.publish_retry_us * 2 ** (state.attempts - 1),
                           self.settings.publish_backoff_max_us)
             state.next_try_us = now_us + backoff
-            for peer in pending:
+            self._schedule_publish(key, state.next_try_us)
+            for peer in pending:  # none while we know no other member: kept for later
                 _keep_fullest(batches.setdefault(peer, {}), state.record)
-        for key in done:
-            del self._publishing[key]
         out = []
         for peer, by_action in batches.items():
             records = list(by_action.values())
