@@ -74,6 +74,9 @@ class IngestReport:
     unresolved: list[tuple[bytes, tuple[bytes, ...]]] = field(default_factory=list)
     stored_hashes: list[bytes] = field(default_factory=list)
     duplicate_hashes: list[bytes] = field(default_factory=list)
+    # every action named above (stored, more ops, duplicate), decoded, with the op bit set
+    # held for it now: callers need not read back what was just written
+    held: dict[bytes, tuple[SignedAction, int]] = field(default_factory=dict)
     more_ops: list[tuple[bytes, int]] = field(default_factory=list)
     forks: list[tuple[bytes, bytes]] = field(default_factory=list)  # (held, new) same seq
 
@@ -251,6 +254,7 @@ class Conductor:
             ):
                 report.duplicates += 1
                 report.duplicate_hashes.append(signed.hash)
+                report.held.setdefault(signed.hash, (signed, stored_mask or mask))
                 continue
             needs_chain = OpType.REGISTER_AGENT_ACTIVITY in ops
             prev_hash = signed.action.prev
@@ -268,8 +272,10 @@ class Conductor:
             if type(result) is Valid:
                 if stored_mask is not None:
                     report.more_ops.append((signed.hash, mask | stored_mask))
+                    report.held[signed.hash] = (signed, mask | stored_mask)
                 else:
                     batch.add(StagedRecord(signed, entry, Status.VALID, ops))
+                    report.held[signed.hash] = (signed, mask)
             elif isinstance(result, Invalid):
                 report.rejected.append((signed.hash, f"app: {result.reason}"))
             else:

@@ -466,14 +466,14 @@ class NodeProtocol(AntiEntropy, Warrants):
         # a duplicate is receipted too: the author cannot tell our first copy arrived (genesis
         # records reach members through HELLO, and a receipt lost on the way is resent)
         fresh = [*report.stored_hashes, *(h for h, _ in report.more_ops)]  # a list: replayable
+        fresh_set = set(fresh)
         for action_hash in [*fresh, *report.duplicate_hashes]:
             self._parked.pop(action_hash, None)
-            found = store.get_action(action_hash)
+            found = report.held.get(action_hash)
             if found is None:
                 continue
-            signed = found[0]
-            mask = store.held_masks([action_hash]).get(action_hash, 0)
-            if action_hash in fresh:
+            signed, mask = found
+            if action_hash in fresh_set:
                 self._index(signed, mask)
             if receipts_to_author and signed.action.author != self.agent:
                 for op_type in op_types_for(signed.action):
@@ -483,7 +483,7 @@ class NodeProtocol(AntiEntropy, Warrants):
         for author, items in receipts.items():
             for i in range(0, len(items), IDS_PER_FRAME_MAX):
                 out.append(Outgoing(author, self._receipts(tuple(items[i:i + IDS_PER_FRAME_MAX]))))
-        out.extend(self._forward_activity(report.stored_hashes, by_hash))
+        out.extend(self._forward_activity(report, by_hash))
         for action_hash, reason in report.rejected:
             record = by_hash.get(action_hash) if action_hash else None
             if record is None:
@@ -508,18 +508,17 @@ class NodeProtocol(AntiEntropy, Warrants):
                                                "two actions at one seq"))
         return out
 
-    def _forward_activity(self, stored: list[bytes], by_hash: dict[bytes, Record]
+    def _forward_activity(self, report: IngestReport, by_hash: dict[bytes, Record]
                           ) -> list[Outgoing]:
         """The two StoreRecord authorities nearest an action pass it on to its author's
         agent-activity authorities: a forking author cannot show a branch to record holders
         only and keep it from the authorities that would see the fork."""
         batches: dict[bytes, list[Record]] = {}
-        for action_hash in stored:
+        for action_hash in report.stored_hashes:
             record = by_hash.get(action_hash)
             if record is None:
                 continue
-            signed = signed_action_from_parts(record[0], record[1])
-            author = signed.action.author
+            author = report.held[action_hash][0].action.author
             if author == self.agent:
                 continue
             nearest = self._ring.authorities(location_of(action_hash))[:2]
