@@ -272,10 +272,10 @@ class SqliteStore:
             self._insert_records(fresh, authored=False)
         return len(fresh)
 
-    def _lookup_many(self, table: str, hashes: Sequence[bytes]) -> dict[bytes, int]:
-        """hash -> a column value for each of ``hashes`` held in ``table``, one query per 500
-        (``ops`` for actions, ``id`` for entries)."""
-        column = "ops" if table == "action" else "id"
+    def _lookup_many(self, table: str, hashes: Sequence[bytes], column: str = "id"
+                     ) -> dict[bytes, int]:
+        """hash -> an integer column (``id`` or, for actions, ``ops``) for each of ``hashes``
+        held in ``table``, one query per 500."""
         found: dict[bytes, int] = {}
         for offset in range(0, len(hashes), 500):
             chunk = hashes[offset:offset + 500]
@@ -290,7 +290,7 @@ class SqliteStore:
 
     def held_masks(self, hashes: Sequence[bytes]) -> dict[bytes, int]:
         """For each of ``hashes`` held here, the bit set of its ops held."""
-        return self._lookup_many("action", hashes)
+        return self._lookup_many("action", hashes, column="ops")
 
     def set_held_mask(self, action_hash: bytes, mask: int) -> None:
         """Record that more ops of a held action are now held (an arc grew, a late publish)."""
@@ -299,11 +299,9 @@ class SqliteStore:
 
     def add_receipts(self, receipts: Sequence[tuple[bytes, int, bytes]]) -> None:
         """Record (action hash, op type, validator) receipts for our own ops."""
-        rows = []
-        for action_hash, op_type, validator in receipts:
-            action_id = self._action_id(action_hash)
-            if action_id is not None:
-                rows.append((action_id, op_type, validator))
+        ids = self._lookup_many("action", list(dict.fromkeys(h for h, _, _ in receipts)),
+                                column="id")
+        rows = [(ids[h], op_type, validator) for h, op_type, validator in receipts if h in ids]
         self._db.executemany("INSERT OR IGNORE INTO receipt (action_id, op_type, validator) "
                              "VALUES (?, ?, ?)", rows)
 
