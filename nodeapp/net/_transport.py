@@ -110,6 +110,17 @@ class _StreamReader:
                              f"({type(exc).__name__})") from None
 
 
+def _log_serve_failure(exc: Exception, what: str, protocol: str, peer: str) -> None:
+    """One line for a request or message stream that had to be reset, saying whose fault."""
+    if isinstance(exc, RemoteError):
+        log.warning("refused a %s on %s from %s: %s", what, protocol, peer, exc)
+    elif isinstance(exc, StreamError | BaseLibp2pError):
+        log.warning("lost a %s on %s from %s: %s", what, protocol, peer, _root_cause(exc))
+    else:  # a handler bug
+        log.warning("handler for %s failed on a %s from %s: %r", protocol, what, peer, exc)
+        log.debug("traceback of the failed %s handler", protocol, exc_info=exc)
+
+
 async def _close_quietly(stream: INetStream, *, reset: bool) -> None:
     """Close or reset ``stream`` even inside a cancelled scope; errors here mean the stream
     is already gone."""
@@ -210,15 +221,8 @@ class Host(Transport):
                     await stream.write(frame)
                 if write_scope.cancelled_caught:
                     raise PeerClosed(f"response not taken within {REQUEST_IO_S_MAX:g} s")
-        except RemoteError as exc:
-            log.warning("refused a request on %s from %s: %s", protocol, peer, exc)
-            await _close_quietly(stream, reset=True)
-        except (StreamError, BaseLibp2pError) as exc:
-            log.warning("lost a request on %s from %s: %s", protocol, peer, _root_cause(exc))
-            await _close_quietly(stream, reset=True)
-        except Exception as exc:  # a handler bug must not reach libp2p
-            log.warning("handler for %s failed on a request from %s: %r", protocol, peer, exc)
-            log.debug("traceback of the failed %s handler", protocol, exc_info=True)
+        except Exception as exc:  # nothing but cancellation may reach libp2p
+            _log_serve_failure(exc, "request", protocol, peer)
             await _close_quietly(stream, reset=True)
         except BaseException:
             await _close_quietly(stream, reset=True)
@@ -295,16 +299,8 @@ class Host(Transport):
                     await _close_quietly(stream, reset=False)
                     return
                 await handler(peer, frame)
-        except RemoteError as exc:
-            log.warning("refused a message on %s from %s: %s", protocol, peer, exc)
-            await _close_quietly(stream, reset=True)
-        except (StreamError, BaseLibp2pError) as exc:
-            log.warning("lost a message stream on %s from %s: %s", protocol, peer,
-                        _root_cause(exc))
-            await _close_quietly(stream, reset=True)
-        except Exception as exc:  # a handler bug must not reach libp2p
-            log.warning("handler for %s failed on a message from %s: %r", protocol, peer, exc)
-            log.debug("traceback of the failed %s handler", protocol, exc_info=True)
+        except Exception as exc:  # nothing but cancellation may reach libp2p
+            _log_serve_failure(exc, "message", protocol, peer)
             await _close_quietly(stream, reset=True)
         except BaseException:
             await _close_quietly(stream, reset=True)
