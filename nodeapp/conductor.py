@@ -227,9 +227,6 @@ class Conductor:
         keeps the whole batch out (a newcomer's genesis is admitted whole or not at all).
         """
         report = IngestReport()
-        batch = Scratch(None, 0)
-        ctx = LocalContext(self.store, batch, self.dna.manifest.properties)
-        now = self.clock_us()
         decoded: list[tuple[SignedAction, bytes | None]] = []
         for item in items:
             try:
@@ -241,6 +238,20 @@ class Conductor:
                 decoded.append((signed_action_from_parts(action_bytes, signature), entry))
             except MalformedData as exc:
                 report.rejected.append((None, f"malformed: {exc}"))
+        return self.ingest_decoded(decoded, held_ops, all_or_nothing=all_or_nothing,
+                                   report=report)
+
+    def ingest_decoded(self, decoded: list[tuple[SignedAction, bytes | None]],
+                       held_ops: Callable[[SignedAction], tuple[OpType, ...]] | None = None,
+                       *, all_or_nothing: bool = False,
+                       report: IngestReport | None = None) -> IngestReport:
+        """:meth:`ingest` for records the caller has already decoded (and, being a network
+        layer, filtered): decoding is not done twice on the receive path."""
+        report = report or IngestReport()
+        batch = Scratch(None, 0)
+        ctx = LocalContext(self.store, batch, self.dna.manifest.properties)
+        now = self.clock_us()
+        decoded = list(decoded)
         # in seq order (stable), so every prev inside the batch is judged before what follows it
         decoded.sort(key=lambda item: item[0].action.seq)
         held = self.store.held_masks([signed.hash for signed, _ in decoded])

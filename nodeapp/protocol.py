@@ -440,6 +440,7 @@ class NodeProtocol(AntiEntropy, Warrants):
                 receipts_to_author: bool) -> list[Outgoing]:
         """Validate and store records; receipt, warrant and park as the outcome says."""
         by_hash: dict[bytes, Record] = {}
+        decoded: dict[bytes, SignedAction] = {}
         for record in records:
             try:
                 signed = signed_action_from_parts(record[0], record[1])
@@ -453,9 +454,12 @@ class NodeProtocol(AntiEntropy, Warrants):
                 continue  # not an authority for any of its ops: not ours to hold
             if record[2] is not None or signed.hash not in by_hash:  # keep the one with entry
                 by_hash[signed.hash] = record
+                decoded[signed.hash] = signed
         if not by_hash:
             return []
-        report = self.conductor.ingest(list(by_hash.values()), held_ops=self.held_op_types)
+        report = self.conductor.ingest_decoded(
+            [(decoded[h], record[2]) for h, record in by_hash.items()],
+            held_ops=self.held_op_types)
         return self._after_ingest(report, by_hash, now_us, receipts_to_author)
 
     def _after_ingest(self, report: IngestReport, by_hash: dict[bytes, Record], now_us: int,
