@@ -8,22 +8,18 @@ them exactly as ``nodeapp join`` does. Every wait is bounded.
 from __future__ import annotations
 
 import functools
-import logging
-import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
-import pytest
 import trio
+from nodes import in_thread, new_home, wait_until
 
 from nodeapp._core.actions import Create, Visibility, sign_action
 from nodeapp._core.canonical import encode
 from nodeapp._core.hashing import blake2b_256
 from nodeapp._core.ops import op_hash, op_types_for
 from nodeapp.conductor import make_signer, wall_clock_us
-from nodeapp.home import NodeHome
 from nodeapp.invites import create_invite, join_network
 from nodeapp.keystore import AgentKey, read_keystore
 from nodeapp.local_api import request_running_node
@@ -35,43 +31,6 @@ from zomes.example.integrity import Note
 LOCAL = ["/ip4/127.0.0.1/tcp/0"]
 TICK_MS = 50
 run_fast = functools.partial(run_node, tick_ms=TICK_MS)
-
-
-@pytest.fixture(autouse=True)
-def _quiet_libp2p() -> None:
-    # identify logs routine departures of short-lived peers at ERROR (notes/libp2p.md, 8)
-    logging.getLogger("libp2p").setLevel(logging.CRITICAL)
-
-
-def new_home(path: Path) -> NodeHome:
-    """An unencrypted home (fast to open), as `nodeapp init --insecure-no-passphrase`."""
-    home = NodeHome(path)
-    home.init(None, encrypted=False)
-    return home
-
-
-async def wait_until(what: str, ok: Callable[[], bool], seconds: float = 20.0) -> None:
-    """Poll ``ok`` every 20 ms until it holds; fail after ``seconds``."""
-    for _ in range(int(seconds / 0.02)):
-        if ok():
-            return
-        await trio.sleep(0.02)
-    raise AssertionError(f"not within {seconds} s: {what}")
-
-
-async def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run a blocking client call in a thread of its own (joined before returning, so no
-    worker thread outlives the test) while this trio loop keeps serving."""
-    result: list[Any] = []
-    thread = threading.Thread(target=lambda: result.append(fn(*args)), daemon=True)
-    thread.start()
-    for _ in range(1000):
-        if not thread.is_alive():
-            break
-        await trio.sleep(0.01)
-    thread.join(timeout=1)
-    assert result, "the client call failed or took over 10 s"
-    return result[0]
 
 
 @asynccontextmanager

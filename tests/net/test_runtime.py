@@ -10,12 +10,12 @@ import logging
 import os
 import socket
 import stat
-import threading
 from pathlib import Path
 
 import pytest
 import trio
 from leaks import resources
+from nodes import in_thread, new_home, wait_until
 
 from nodeapp._core.canonical import encode_flat
 from nodeapp._core.hashing import blake2b_256
@@ -40,58 +40,17 @@ LOCAL = ["/ip4/127.0.0.1/tcp/0"]
 run_fast = functools.partial(run_node, tick_ms=50)
 
 
-@pytest.fixture(autouse=True)
-def _quiet_libp2p() -> None:
-    logging.getLogger("libp2p").setLevel(logging.CRITICAL)
-
-
 def steward_home(path: Path) -> NodeHome:
-    home = NodeHome(path)
-    home.init(None, encrypted=False)
+    home = new_home(path)
     home.create_network("runtime-test", None)
     return home
 
 
 def member_home(path: Path, steward: NodeHome, bootstrap: list[str]) -> NodeHome:
-    home = NodeHome(path)
-    home.init(None, encrypted=False)
+    home = new_home(path)
     code = create_invite(steward, None, 1, 3600, bootstrap, wall_clock_us())
     join_network(home, None, code, wall_clock_us())
     return home
-
-
-async def wait_until(what: str, ok, seconds: float = 10.0) -> None:  # noqa: ANN001
-    for _ in range(int(seconds / 0.02)):
-        if ok():
-            return
-        await trio.sleep(0.02)
-    raise AssertionError(f"not within {seconds} s: {what}")
-
-
-async def in_thread(fn, *args):  # noqa: ANN001, ANN002, ANN201
-    """Run a blocking client call in a thread of its own, joined before returning (trio's
-    worker threads would outlive the test and upset thread counts elsewhere); exceptions
-    are re-raised here."""
-    outcome: list = []
-
-    def target() -> None:
-        try:
-            outcome.append((True, fn(*args)))
-        except BaseException as exc:  # noqa: BLE001 - handed back to the test
-            outcome.append((False, exc))
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    for _ in range(1000):
-        if not thread.is_alive():
-            break
-        await trio.sleep(0.01)
-    thread.join(timeout=1)
-    assert outcome, "the client call took over 10 s"
-    ok, value = outcome[0]
-    if not ok:
-        raise value
-    return value
 
 
 async def local_request(home: NodeHome, line: bytes) -> list[dict]:
