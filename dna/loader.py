@@ -25,12 +25,21 @@ class DnaMismatch(UsageError):
     installed zome's."""
 
 
-def code_hash(module: ModuleType) -> bytes:
-    """blake2b-256 of an integrity zome module's source file bytes."""
+def _source_bytes(module: ModuleType) -> bytes:
     source = module.__file__
     if source is None:
         raise DnaMismatch(f"zome module {module.__name__} has no source file to hash")
-    return blake2b_256(Path(source).read_bytes())
+    return Path(source).read_bytes()
+
+
+def code_hash(module: ModuleType) -> bytes:
+    """blake2b-256 of an integrity zome module's source file bytes, followed by those of the
+    modules it lists in ``CODE_DEPENDENCIES`` (shared rule code it validates with), so a change
+    to any code that judges peers changes the DNA."""
+    data = _source_bytes(module)
+    for dependency in getattr(module, "CODE_DEPENDENCIES", ()):
+        data += b"\0" + dependency.__name__.encode() + b"\0" + _source_bytes(dependency)
+    return blake2b_256(data)
 
 
 def integrity_ref(name: str) -> IntegrityZomeRef:

@@ -163,7 +163,8 @@ class Conductor:
             scratch = Scratch(head, head_action.action.timestamp_us)
             api = ZomeApi(zome=self.dna.zomes[zome_index], zome_index=zome_index,
                           agent=self.agent, sign=self._sign, now_us=self.clock_us(),
-                          store=self.store, scratch=scratch, all_zomes=self.dna.zomes)
+                          store=self.store, scratch=scratch, all_zomes=self.dna.zomes,
+                          dna_properties=self.dna.manifest.properties)
             output = self._run_function(zome, function, api, parsed)
             if not scratch.records:
                 return output
@@ -199,7 +200,7 @@ class Conductor:
 
     def _validate_staged(self, scratch: Scratch, prev: SignedAction | None) -> None:
         """Own writes get the validation peers will run (our own signatures need no check)."""
-        ctx = LocalContext(self.store, scratch, self.dna.manifest.properties)
+        ctx = self._context(scratch)
         for record in scratch.records:
             sys_validate(record.signed, prev=prev, entry=record.entry, dna=self.dna.types,
                          received=False, verify=False)
@@ -249,7 +250,7 @@ class Conductor:
         layer, filtered): decoding is not done twice on the receive path."""
         report = report or IngestReport()
         batch = Scratch(None, 0)
-        ctx = LocalContext(self.store, batch, self.dna.manifest.properties)
+        ctx = self._context(batch)
         now = self.clock_us()
         decoded = list(decoded)
         # in seq order (stable), so every prev inside the batch is judged before what follows it
@@ -329,10 +330,15 @@ class Conductor:
                          verify=False, prev_required=prev is not None)
         except SysValidationError:
             return True
-        ctx = LocalContext(self.store, Scratch(None, 0), self.dna.manifest.properties)
+        ctx = self._context(Scratch(None, 0))
         result = app_validate(op_types_for(signed[0].action), signed[0], entry, self.dna.zomes,
                               ctx)
         return isinstance(result, Invalid)
+
+    def _context(self, scratch: Scratch) -> LocalContext:
+        """What ``validate`` may read: the scratch, then the store."""
+        return LocalContext(self.store, scratch, self.dna.manifest.properties,
+                            tuple(zome.name for zome in self.dna.zomes))
 
     def _find_prev(self, prev_hash: bytes, batch: Scratch) -> SignedAction | None:
         staged = batch.find(prev_hash)

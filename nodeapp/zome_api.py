@@ -81,12 +81,18 @@ class Link:
 class LocalContext:
     """``must_get_*`` over the scratch and the local store (own writes, inline validation)."""
 
-    def __init__(self, store: SqliteStore, scratch: Scratch, dna_properties: dict[str, Any]):
+    def __init__(self, store: SqliteStore, scratch: Scratch, dna_properties: dict[str, Any],
+                 zome_names: tuple[str, ...] = ()):
         self._store, self._scratch, self._props = store, scratch, dna_properties
+        self._zome_names = zome_names
 
     @property
     def dna_properties(self) -> dict[str, Any]:
         return self._props
+
+    @property
+    def zome_names(self) -> tuple[str, ...]:
+        return self._zome_names
 
     def must_get_action(self, action_hash: bytes) -> SignedAction:
         staged = self._scratch.find(action_hash)
@@ -130,12 +136,26 @@ class ZomeApi:
 
     def __init__(self, *, zome: IntegrityZome, zome_index: int, agent: bytes,
                  sign: Callable[[bytes], bytes], now_us: int, store: SqliteStore,
-                 scratch: Scratch, all_zomes: Sequence[IntegrityZome]) -> None:
+                 scratch: Scratch, all_zomes: Sequence[IntegrityZome],
+                 dna_properties: dict[str, Any] | None = None) -> None:
         self._zome, self._zome_index = zome, zome_index
         self._sign, self._store, self._scratch = sign, store, scratch
         self._all_zomes = all_zomes
         self.agent = AgentPubKey(agent)
         self.now_us = now_us
+        self.dna_properties: dict[str, Any] = dna_properties or {}
+
+    def zome(self, name: str) -> ZomeApi:
+        """The same call's API writing through another zome of the DNA: one call may write
+        entries of several zomes (say, a custody transfer and the event that records it), and
+        they are validated and committed together."""
+        for index, zome in enumerate(self._all_zomes):
+            if zome.name == name:
+                return ZomeApi(zome=zome, zome_index=index, agent=self.agent.raw,
+                               sign=self._sign, now_us=self.now_us, store=self._store,
+                               scratch=self._scratch, all_zomes=self._all_zomes,
+                               dna_properties=self.dna_properties)
+        raise ZomeCallError(f"this DNA has no zome named {name!r}")
 
     # --- writes ------------------------------------------------------------------------
 

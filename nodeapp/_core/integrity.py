@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from nodeapp._core.actions import Action, SignedAction, Visibility
+from nodeapp._core.actions import Action, Create, SignedAction, Update, Visibility
 from nodeapp._core.canonical import contains_float, decode_hashed, encode
 from nodeapp._core.limits import ENTRY_BYTES_MAX
 from nodeapp._core.ops import OpType
@@ -82,6 +82,11 @@ class ValidateContext(Protocol):
 
     @property
     def dna_properties(self) -> dict[str, Any]: ...
+
+    @property
+    def zome_names(self) -> tuple[str, ...]:
+        """The DNA's integrity zomes by index: which zome wrote an action a rule cites."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,26 @@ class IntegrityZome:
             if link.name == name:
                 return index
         raise KeyError(name)
+
+
+def must_get_entry_of(ctx: ValidateContext, action_hash: bytes, zome: IntegrityZome,
+                      entry_type: str) -> tuple[SignedAction, BaseModel] | None:
+    """The valid record at ``action_hash`` with its entry decoded, if that action wrote an entry
+    of type ``entry_type`` of ``zome`` (which may be another zome of the DNA); None if it wrote
+    anything else. For rules that cite evidence (a role assignment, a commitment): raises
+    MissingDependency, so validation is Unresolved, until the record is held."""
+    record = ctx.must_get_valid_record(action_hash)
+    action = record.signed.action
+    index = zome.entry_type_index(entry_type)
+    if (not isinstance(action, Create | Update) or record.entry is None
+            or action.zome_index >= len(ctx.zome_names)
+            or ctx.zome_names[action.zome_index] != zome.name
+            or action.entry_type_index != index):
+        return None
+    try:
+        return record.signed, decode_entry(record.entry, zome.entry_defs[index])
+    except MalformedData:
+        return None
 
 
 def _refuse_float_fields(model: type[BaseModel]) -> None:
