@@ -150,9 +150,16 @@ class Conductor:
             raise ZomeCallError(f"no zome named {zome!r} in this DNA (it has: {known})")
         return module.COORDINATOR
 
-    def call(self, zome: str, fn: str, payload: Any = None) -> Any:
-        """Run a zome function and commit what it wrote; returns its output as given."""
+    def call(self, zome: str, fn: str, payload: Any = None, *, caller: bytes | None = None
+             ) -> Any:
+        """Run a zome function and commit what it wrote; returns its output as given.
+
+        ``caller`` is the agent a remote call came from (authenticated by the transport); only
+        functions registered with ``remote`` take such calls, and they may not write."""
         function = self.coordinator(zome).get(fn)
+        remote = caller is not None and caller != self.agent
+        if remote and not function.remote:
+            raise ZomeCallError(f"{zome}.{fn} is not open to calls from other agents")
         parsed = function.parse_input(payload)
         zome_index = self.dna.zome_index(zome)
         for _attempt in range(CALL_ATTEMPTS_MAX):
@@ -164,10 +171,13 @@ class Conductor:
             api = ZomeApi(zome=self.dna.zomes[zome_index], zome_index=zome_index,
                           agent=self.agent, sign=self._sign, now_us=self.clock_us(),
                           store=self.store, scratch=scratch, all_zomes=self.dna.zomes,
-                          dna_properties=self.dna.manifest.properties)
+                          dna_properties=self.dna.manifest.properties, caller=caller)
             output = self._run_function(zome, function, api, parsed)
             if not scratch.records:
                 return output
+            if remote:
+                raise ZomeCallError(f"{zome}.{fn} tried to write during a call from another "
+                                    "agent; remote calls are read-only")
             self._validate_staged(scratch, head_action)
             try:
                 self._commit(scratch)
@@ -194,9 +204,10 @@ class Conductor:
             raise ZomeCallError(f"{zome}.{function.name} failed: {type(exc).__name__}: {exc}"
                                 ) from exc
 
-    def call_json(self, zome: str, fn: str, payload: Any = None) -> Any:
+    def call_json(self, zome: str, fn: str, payload: Any = None, *,
+                  caller: bytes | None = None) -> Any:
         """Like :meth:`call`, with the output as plain JSON data."""
-        return to_jsonable(self.call(zome, fn, payload))
+        return to_jsonable(self.call(zome, fn, payload, caller=caller))
 
     def _validate_staged(self, scratch: Scratch, prev: SignedAction | None) -> None:
         """Own writes get the validation peers will run (our own signatures need no check)."""

@@ -28,6 +28,7 @@ class ZomeFunction:
     name: str
     fn: Callable[..., Any]
     input_model: type[BaseModel] | None
+    remote: bool = False  # peers may call it (read-only; ``api.caller`` names them)
 
     def parse_input(self, payload: Any) -> BaseModel | None:
         """Turn the caller's JSON-like payload into the typed input, or refuse it clearly."""
@@ -59,7 +60,16 @@ class Coordinator:
         return self.integrity.name
 
     def function(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """Register ``fn(api[, input])`` as callable."""
+        """Register ``fn(api[, input])`` as callable by this node's own user."""
+        return self._register(fn, remote=False)
+
+    def remote(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Register ``fn(api[, input])`` as callable by peers too. It runs on this node with
+        ``api.caller`` set to the calling agent and may not write: a peer can ask this node a
+        question (say, for private data it was granted), never act as its agent."""
+        return self._register(fn, remote=True)
+
+    def _register(self, fn: Callable[..., Any], *, remote: bool) -> Callable[..., Any]:
         params = list(inspect.signature(fn).parameters)
         if not 1 <= len(params) <= 2:
             raise TypeError(f"{fn.__name__} must take (api) or (api, input)")
@@ -68,7 +78,7 @@ class Coordinator:
             model = get_type_hints(fn).get(params[1])
             if not (isinstance(model, type) and issubclass(model, BaseModel)):
                 raise TypeError(f"{fn.__name__}'s input must be annotated with a pydantic model")
-        self.functions[fn.__name__] = ZomeFunction(fn.__name__, fn, model)
+        self.functions[fn.__name__] = ZomeFunction(fn.__name__, fn, model, remote)
         return fn
 
     def get(self, name: str) -> ZomeFunction:

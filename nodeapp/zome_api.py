@@ -137,13 +137,16 @@ class ZomeApi:
     def __init__(self, *, zome: IntegrityZome, zome_index: int, agent: bytes,
                  sign: Callable[[bytes], bytes], now_us: int, store: SqliteStore,
                  scratch: Scratch, all_zomes: Sequence[IntegrityZome],
-                 dna_properties: dict[str, Any] | None = None) -> None:
+                 dna_properties: dict[str, Any] | None = None,
+                 caller: bytes | None = None) -> None:
         self._zome, self._zome_index = zome, zome_index
         self._sign, self._store, self._scratch = sign, store, scratch
         self._all_zomes = all_zomes
         self.agent = AgentPubKey(agent)
         self.now_us = now_us
         self.dna_properties: dict[str, Any] = dna_properties or {}
+        # who asked: this agent for its own calls, a peer for a remote call
+        self.caller = AgentPubKey(caller) if caller is not None else self.agent
 
     def zome(self, name: str) -> ZomeApi:
         """The same call's API writing through another zome of the DNA: one call may write
@@ -154,7 +157,7 @@ class ZomeApi:
                 return ZomeApi(zome=zome, zome_index=index, agent=self.agent.raw,
                                sign=self._sign, now_us=self.now_us, store=self._store,
                                scratch=self._scratch, all_zomes=self._all_zomes,
-                               dna_properties=self.dna_properties)
+                               dna_properties=self.dna_properties, caller=self.caller.raw)
         raise ZomeCallError(f"this DNA has no zome named {name!r}")
 
     # --- writes ------------------------------------------------------------------------
