@@ -40,10 +40,11 @@ Rules (rule names prefix every refusal):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from nodeapp._core.actions import Create, CreateLink, Delete, DeleteLink, Update, Visibility
 from nodeapp._core.hashing import ActionHash, AgentPubKey, ExternalHash, HashKind, blake2b_256
@@ -107,12 +108,17 @@ def _check_agent(value: str) -> str:
     return value
 
 
-def _check_action(value: str | None) -> str | None:
+def _check_action(value: str) -> str:
     try:
-        _raw_action(value)
+        ActionHash.parse(value)
     except InvalidHash as exc:
         raise ValueError(str(exc)) from exc
     return value
+
+
+# printable keys and hashes in entries and inputs, checked when parsed
+AgentKeyStr = Annotated[str, Field(max_length=60), AfterValidator(_check_agent)]
+ActionHashStr = Annotated[str, Field(max_length=60), AfterValidator(_check_action)]
 
 
 class _Entry(BaseModel):
@@ -142,12 +148,10 @@ class PrivatePersonData(_Entry):
 class PrivateDataGrant(_Entry):
     """The owner lets ``grantee`` read ``fields`` of its private data until ``expires_at_us``."""
 
-    grantee: str = Field(max_length=60)
+    grantee: AgentKeyStr
     fields: tuple[PrivateField, ...] = Field(min_length=1, max_length=7)
     expires_at_us: int = Field(ge=0)
     context: str = Field(default="", max_length=NAME_CHARS_MAX)
-
-    _grantee = field_validator("grantee")(_check_agent)
 
 
 class PersonRole(_Entry):
@@ -157,14 +161,11 @@ class PersonRole(_Entry):
     steward); ``receiver_evidence``: ``agent``'s AccountableAgent PersonRole where the rule needs
     one; ``request``: the approved RolePromotionRequest (needed for AccountableAgent)."""
 
-    agent: str = Field(max_length=60)
+    agent: AgentKeyStr
     role: Role
-    assigner_evidence: str | None = Field(default=None, max_length=60)
-    receiver_evidence: str | None = Field(default=None, max_length=60)
-    request: str | None = Field(default=None, max_length=60)
-
-    _agent = field_validator("agent")(_check_agent)
-    _hashes = field_validator("assigner_evidence", "receiver_evidence", "request")(_check_action)
+    assigner_evidence: ActionHashStr | None = None
+    receiver_evidence: ActionHashStr | None = None
+    request: ActionHashStr | None = None
 
 
 class RolePromotionRequest(_Entry):
@@ -177,12 +178,10 @@ class RolePromotionRequest(_Entry):
 class Device(_Entry):
     """A device (its own Ed25519 key) owned by the author; inactive once deactivated."""
 
-    device_key: str = Field(max_length=60)
+    device_key: AgentKeyStr
     kind: str = Field(min_length=1, max_length=50, pattern=r"^[a-z0-9_]+$")
     name: str = Field(min_length=1, max_length=NAME_CHARS_MAX)
     active: bool = True
-
-    _key = field_validator("device_key")(_check_agent)
 
 
 ENTRY_DEFS = (
@@ -205,9 +204,14 @@ LINK_DEFS = (
 # --- roles -------------------------------------------------------------------------------
 
 
-def is_steward(ctx: ValidateContext, agent: bytes) -> bool:
-    """Whether ``agent`` is one of the DNA's stewards."""
-    for steward in ctx.dna_properties.get("stewards", ()):
+def role_implies(held: Role, wanted: Role) -> bool:
+    """Whether holding ``held`` proves ``wanted``."""
+    return wanted in _IMPLIES[held]
+
+
+def is_steward(dna_properties: Mapping[str, Any], agent: bytes) -> bool:
+    """Whether ``agent`` (raw key) is one of the DNA's stewards."""
+    for steward in dna_properties.get("stewards", ()):
         try:
             if agent_raw(steward) == agent:
                 return True
@@ -226,7 +230,8 @@ def must_hold_role(ctx: ValidateContext, agent: bytes, role: Role,
     if role is Role.SimpleAgent:
         return None
     if evidence is None:
-        if is_steward(ctx, agent) and role in _IMPLIES[Role.PrimaryAccountableAgent]:
+        if is_steward(ctx.dna_properties, agent) and role_implies(Role.PrimaryAccountableAgent,
+                                                                  role):
             return None
         return Invalid(f"person.role_required: {role} needs cited PersonRole evidence")
     found = must_get_entry_of(ctx, evidence, ZOME, "PersonRole")
@@ -236,7 +241,7 @@ def must_hold_role(ctx: ValidateContext, agent: bytes, role: Role,
     assert isinstance(given, PersonRole)
     if agent_raw(given.agent) != agent:
         return Invalid(f"person.role_required: the evidence for {role} names another agent")
-    if role not in _IMPLIES[given.role]:
+    if not role_implies(given.role, role):
         return Invalid(f"person.role_required: the evidence gives {given.role}, not {role}")
     return None
 
