@@ -11,17 +11,21 @@ from types import ModuleType
 
 import zomes.example.coordinator
 import zomes.example.integrity
+import zomes.facility.coordinator
+import zomes.facility.integrity
 import zomes.person.coordinator
 import zomes.person.integrity
 
 INTEGRITY_ZOMES: dict[str, ModuleType] = {
     "example": zomes.example.integrity,
     "person": zomes.person.integrity,
+    "facility": zomes.facility.integrity,
 }
 
 COORDINATORS: dict[str, ModuleType] = {
     "example": zomes.example.coordinator,
     "person": zomes.person.coordinator,
+    "facility": zomes.facility.coordinator,
 }
 
 # The zomes a new production network's DNA holds, in index order.

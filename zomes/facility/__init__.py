@@ -1,0 +1,2 @@
+"""Facility verification: makerspaces register equipment and certifications; authorised
+verifiers move them through pending / verified / suspended / revoked."""
