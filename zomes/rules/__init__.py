@@ -6,7 +6,7 @@ returning a :class:`Verdict` that says which condition failed. ``zomes.rules.lib
 Nondominium rules written in the language.
 """
 
-from zomes.rules.evaluate import HOLDS, Facts, FactValue, Verdict, describe, evaluate
+from zomes.rules.evaluation import HOLDS, Facts, FactValue, Verdict, describe, evaluate
 from zomes.rules.language import (
     DEPTH_MAX,
     ITEMS_MAX,

@@ -1,0 +1,133 @@
+"""A small Nondominium network for tests: one steward and members, each on its own conductor
+over a real SQLite file, with the person, resource and governance zomes; helpers to give roles,
+share chains, and take a resource through its validation.
+
+Imported by the resource and governance tests (the governance conftest puts this directory on
+``sys.path``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from builders import FakeClock, build_conductor, build_dna, export_chain
+
+from nodeapp._core.hashing import AgentPubKey
+from nodeapp.conductor import Conductor
+from nodeapp.keystore import generate_agent_key
+from zomes.rules import library
+
+ZOMES = ("person", "resource", "governance")
+DAY_US = 24 * 3600 * 1_000_000
+
+
+class Net:
+    """Named conductors; ``alice`` is the DNA's steward."""
+
+    def __init__(self, tmp_path: Path, names: tuple[str, ...] = ("alice", "bob", "carol",
+                                                                   "dave")) -> None:
+        self.clock = FakeClock()
+        steward = generate_agent_key()
+        self.dna = build_dna(stewards=[steward], zomes=ZOMES)
+        self.nodes: dict[str, Conductor] = {}
+        for index, name in enumerate(names):
+            self.nodes[name] = build_conductor(
+                tmp_path, key=steward if index == 0 else None, dna=self.dna, clock=self.clock,
+                db_name=f"{name}.db")
+
+    def __getitem__(self, name: str) -> Conductor:
+        return self.nodes[name]
+
+    def agent(self, name: str) -> str:
+        """Printable key of a member."""
+        return str(AgentPubKey(self.nodes[name].agent))
+
+    def call(self, name: str, zome: str, fn: str, payload: Any = None) -> Any:
+        """A zome call as JSON on ``name``'s node."""
+        return self.nodes[name].call_json(zome, fn, payload)
+
+    def sync(self) -> None:
+        """Every node receives every other node's chain; everything must be accepted."""
+        for _round in range(2):  # evidence may come from a third chain: a second pass holds it
+            pending = []
+            for src_name, src in self.nodes.items():
+                for dst_name, dst in self.nodes.items():
+                    if src is not dst:
+                        report = dst.ingest(export_chain(src))
+                        assert report.rejected == [], (src_name, dst_name, report.rejected)
+                        pending += report.unresolved
+            if not pending:
+                return
+        raise AssertionError(f"unresolved after sync: {pending}")
+
+    def make_accountable(self, name: str) -> None:
+        """``name`` asks for AccountableAgent and the steward approves."""
+        request = self.call(name, "person", "request_role_promotion",
+                            {"role": "AccountableAgent"})
+        self.sync()
+        self.call("alice", "person", "approve_role_promotion", {"action": request})
+        self.sync()
+
+    def give_role(self, name: str, role: str) -> None:
+        """The steward gives a specialized role to an AccountableAgent."""
+        self.call("alice", "person", "assign_person_role", {"agent": self.agent(name),
+                                                            "role": role})
+        self.sync()
+
+    # --- resources --------------------------------------------------------------------
+
+    def specification(self, name: str, rules: list[dict[str, Any]] | None = None) -> str:
+        """A specification by ``name`` with ``rules`` (GovernanceRule inputs)."""
+        return self.call(name, "resource", "create_resource_specification", {
+            "name": "sensor kit", "default_unit": "each", "governance_rules": rules or []})
+
+    def resource(self, name: str, spec: str, quantity: int = 5) -> str:
+        """A new resource in ``name``'s custody."""
+        return self.call(name, "resource", "create_economic_resource",
+                         {"specification": spec, "quantity": quantity})
+
+    def receipt(self, validator: str, item: str, *, approved: bool = True,
+                stage: str | None = None, roles: tuple[str, ...] = ("AccountableAgent",),
+                validation_type: str = "quality") -> str:
+        """A validation receipt by ``validator``."""
+        return self.call(validator, "governance", "create_validation_receipt", {
+            "validated_item": item, "approved": approved, "stage": stage,
+            "roles": list(roles), "validation_type": validation_type})
+
+    def validation(self, name: str, resource: str, receipts: list[str],
+                   scheme: str = "2-of-3", status: str | None = None) -> str:
+        """A resource validation over ``receipts``."""
+        return self.call(name, "governance", "create_resource_validation", {
+            "resource": resource, "scheme": scheme, "receipts": receipts, "status": status})
+
+    def activate(self, owner: str, resource: str, validators: tuple[str, str] = ("carol",
+                                                                                  "dave")
+                 ) -> str:
+        """Two approvals, a 2-of-3 validation, and the owner moves the resource to Active."""
+        self.sync()
+        receipts = [self.receipt(v, resource, stage="Active") for v in validators]
+        self.sync()
+        validation = self.validation(owner, resource, receipts)
+        return self.call(owner, "resource", "update_resource_state", {
+            "resource": resource, "new_state": "Active", "evidence": [validation]})
+
+    def custody_commitment(self, receiver: str, provider: str, resource: str,
+                           roles: tuple[str, ...] = ()) -> str:
+        """``receiver`` commits to take custody of ``resource`` from ``provider``."""
+        return self.call(receiver, "governance", "propose_commitment", {
+            "action": "transfer-custody", "provider": self.agent(provider),
+            "receiver": self.agent(receiver), "resource": resource, "roles": list(roles),
+            "due_before_us": self.clock.now_us + DAY_US})
+
+
+def rule(rule_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A GovernanceRule input."""
+    return {"rule_type": rule_type, "rule_data": data}
+
+
+REPAIR_ONLY_MAINTENANCE = rule("transition",
+                               library.transition_requires_role("Maintenance", "Repair"))
+CUSTODY_NEEDS_TRANSPORT = rule("custody_transfer", library.custody_requires("Transport"))
+TWO_ACCOUNTABLE_VALIDATORS = rule("activation",
+                                  library.validations_required(2, "AccountableAgent"))
+QUALITY_EACH_STAGE = rule("transition", library.quality_validation_each_stage())

@@ -1,0 +1,1 @@
+"""Governance zome: events, commitments, claims, validations, economic processes."""

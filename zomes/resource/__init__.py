@@ -1,0 +1,1 @@
+"""Resource zome: specifications with embedded governance rules, economic resources."""
