@@ -64,7 +64,10 @@ def raw_create_person(api: ZomeApi, person: Person) -> ActionHash:
 
 @RAW.function
 def raw_role(api: ZomeApi, role: PersonRole) -> ActionHash:
-    return api.create_entry(role)
+    """A PersonRole with whatever evidence it names, indexed like the real coordinator's."""
+    created = api.create_entry(role)
+    api.create_link(AgentPubKey.parse(role.agent), created, "AgentToRoles")
+    return created
 
 
 @RAW.function
