@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 import zomes.facility.lifecycle
 import zomes.person.integrity
@@ -86,15 +86,8 @@ def action_raw(printable: str) -> bytes:
     return ActionHash.parse(printable).raw
 
 
-def _check_action(value: str) -> str:
-    try:
-        action_raw(value)
-    except InvalidHash as exc:  # pydantic reports ValueErrors only
-        raise ValueError(str(exc)) from exc
-    return value
-
-
-ActionRef = Annotated[str, Field(max_length=60), AfterValidator(_check_action)]
+# the shape is checked when an entry decodes; the checksum when a rule reads the hash
+ActionRef = Annotated[str, Field(pattern=r"^action_[A-Za-z0-9_-]{48}$")]
 # capabilities are matched by exact name, so they have one spelling: "cnc_milling"
 Capability = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
 
@@ -208,34 +201,37 @@ def _validate_facility_update(ctx: ValidateContext, action: Update) -> Invalid |
 
 def _validate_verification(ctx: ValidateContext, action: Create,
                            verdict: FacilityVerification) -> Invalid | None:
-    facility = action_raw(verdict.facility)
+    try:
+        facility, version = action_raw(verdict.facility), action_raw(verdict.facility_version)
+        previous = None if verdict.previous is None else action_raw(verdict.previous)
+        evidence = None if verdict.role_evidence is None else action_raw(verdict.role_evidence)
+    except InvalidHash as exc:
+        return Invalid(f"facility.cites_facility: a cited hash does not parse ({exc})")
     registered = registration(ctx, facility)
     if registered is None:
         return Invalid("facility.cites_facility: `facility` must be the Create that registered "
                        "a Facility")
-    judged_seq = version_seq(ctx, facility, action_raw(verdict.facility_version))
+    judged_seq = version_seq(ctx, facility, version)
     if judged_seq is None:
         return Invalid("facility.cites_facility: `facility_version` must be the facility's "
                        "registration or an update of it")
     if registered[0].action.author == action.author:
         return Invalid("facility.no_self_verification: a facility's registrant may not judge "
                        "it")
-    evidence = None if verdict.role_evidence is None else action_raw(verdict.role_evidence)
     refused = must_hold_role(ctx, action.author, Role.PrimaryAccountableAgent, evidence)
     if refused is not None:
         return Invalid("facility.verifier_authorised: only a steward or a "
                        f"PrimaryAccountableAgent may judge a facility ({refused.reason})")
     before, before_seq = None, judged_seq
-    if verdict.previous is not None:
-        found = must_get_entry_of(ctx, action_raw(verdict.previous), ZOME,
-                                  "FacilityVerification")
+    if previous is not None:
+        found = must_get_entry_of(ctx, previous, ZOME, "FacilityVerification")
         if found is None or found[1].facility != verdict.facility:  # type: ignore[attr-defined]
             return Invalid("facility.previous_of_same_facility: `previous` must be a "
                            "verification of the same facility")
-        previous = found[1]
-        assert isinstance(previous, FacilityVerification)
-        before = previous.status
-        before_seq = ctx.must_get_action(action_raw(previous.facility_version)).action.seq
+        earlier = found[1]
+        assert isinstance(earlier, FacilityVerification)
+        before = earlier.status
+        before_seq = ctx.must_get_action(action_raw(earlier.facility_version)).action.seq
         if judged_seq < before_seq:
             return Invalid("facility.version_not_older: a verification may not judge an older "
                            "version than the one its previous judged")

@@ -97,6 +97,11 @@ def mallory(w: World) -> Conductor:
     return w.net.mallory
 
 
+def corrupt(printable: str) -> str:
+    """The same printable hash with one character changed: its checksum fails."""
+    return printable[:10] + ("A" if printable[10] != "A" else "B") + printable[11:]
+
+
 def judging(w: World, evidence: str | None = None) -> dict[str, Any]:
     return {"facility": w.facility, "reason": "r", "role_evidence": evidence}
 
@@ -119,6 +124,8 @@ CASES = [
          lambda w: verdict(w, facility=w.net.vera_role, previous=None)),
     Case("facility.cites_facility", vera, "write_verification",
          lambda w: verdict(w, facility_version=w.other)),
+    Case("facility.cites_facility", vera, "write_verification",
+         lambda w: verdict(w, facility=corrupt(w.facility))),
     Case("facility.no_self_verification", stella, "verify_facility",
          lambda w: {"facility": w.other, "reason": "mine"}),
     Case("facility.verifier_authorised", mallory, "verify_facility", judging),
