@@ -10,12 +10,60 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from builders import FakeClock, build_conductor, build_dna, export_chain
+import pytest
+from builders import FakeClock, build_conductor, build_dna, export_chain, sign, with_coordinator
+from pydantic import BaseModel
 
-from nodeapp._core.hashing import AgentPubKey
+from nodeapp._core.actions import Create, Update, Visibility
+from nodeapp._core.hashing import ActionHash, AgentPubKey, blake2b_256
+from nodeapp._core.integrity import decode_entry, encode_entry
 from nodeapp.conductor import Conductor
+from nodeapp.coordinator import Coordinator
+from nodeapp.errors import AppValidationError
 from nodeapp.keystore import generate_agent_key
+from nodeapp.zome_api import ZomeApi
+from zomes.governance.integrity import ZOME as GOVERNANCE
+from zomes.resource import coordinator as resource_coordinator
+from zomes.resource.integrity import ZOME as RESOURCE
 from zomes.rules import library
+
+# The resource functions plus a raw write, as a node running modified coordinator code could:
+# integrity validation, not the coordinator, must refuse what breaks a rule.
+RAW = Coordinator(RESOURCE)
+RAW.functions.update(resource_coordinator.COORDINATOR.functions)
+_ZOMES = {"resource": RESOURCE, "governance": GOVERNANCE}
+
+
+class RawDelete(BaseModel):
+    """Delete the entry ``action`` wrote."""
+
+    action: str
+
+
+@RAW.function
+def delete_raw(api: ZomeApi, target: RawDelete) -> ActionHash:
+    """Delete any entry without a coordinator check."""
+    return api.delete_entry(ActionHash.parse(target.action))
+
+
+class RawWrite(BaseModel):
+    """Write ``entry`` (an entry of ``zome``) as given, as a Create or an Update of
+    ``original``."""
+
+    zome: str
+    entry: BaseModel
+    original: str | None = None
+
+    model_config = {"arbitrary_types_allowed": True}
+
+
+@RAW.function
+def write_raw(api: ZomeApi, raw: RawWrite) -> ActionHash:
+    """Write an entry without any coordinator check."""
+    target = api.zome(raw.zome)
+    if raw.original is None:
+        return target.create_entry(raw.entry)
+    return target.update_entry(ActionHash.parse(raw.original), raw.entry)
 
 ZOMES = ("person", "resource", "governance")
 DAY_US = 24 * 3600 * 1_000_000
@@ -28,7 +76,7 @@ class Net:
                                                                    "dave")) -> None:
         self.clock = FakeClock()
         steward = generate_agent_key()
-        self.dna = build_dna(stewards=[steward], zomes=ZOMES)
+        self.dna = with_coordinator(build_dna(stewards=[steward], zomes=ZOMES), RAW, "resource")
         self.nodes: dict[str, Conductor] = {}
         for index, name in enumerate(names):
             self.nodes[name] = build_conductor(
@@ -73,6 +121,52 @@ class Net:
         self.call("alice", "person", "assign_person_role", {"agent": self.agent(name),
                                                             "role": role})
         self.sync()
+
+    # --- rule-breaking writes ----------------------------------------------------------
+
+    def forge(self, name: str, zome: str, entry: BaseModel, original: str | None = None
+              ) -> tuple[bytes, bytes, bytes]:
+        """A record of ``entry`` signed by ``name`` outside any conductor, after its chain
+        head: what a modified node would publish."""
+        node = self.nodes[name]
+        head = list(node.store.chain(node.agent))[-1][0]
+        integrity = _ZOMES[zome]
+        type_index = next(i for i, d in enumerate(integrity.entry_defs) if d.model is type(entry))
+        data = encode_entry(entry)
+        fields = (node.agent, head.action.seq + 1, head.hash, head.action.timestamp_us + 1,
+                  self.dna.zome_index(zome), type_index, Visibility.PUBLIC, blake2b_256(data))
+        if original is None:
+            action = Create(*fields)
+        else:
+            old = node.store.get_action(ActionHash.parse(original).raw)
+            assert old is not None
+            action = Update(*fields, old[0].hash, old[0].action.entry_hash)
+        signed = sign(action, node.key)
+        return signed.action_bytes, signed.signature, data
+
+    def refused_everywhere(self, name: str, zome: str, entry: BaseModel, rule: str,
+                           original: str | None = None, peer: str = "alice") -> str:
+        """``name``'s own node refuses to write ``entry`` and ``peer`` refuses the forged
+        record, both naming ``rule``; returns the peer's reason."""
+        self.sync()
+        with pytest.raises(AppValidationError) as caught:
+            self.nodes[name].call("resource", "write_raw", RawWrite(
+                zome=zome, entry=entry, original=original))
+        assert rule in str(caught.value), caught.value
+        report = self.nodes[peer].ingest([self.forge(name, zome, entry, original)])
+        assert report.stored == 0 and len(report.rejected) == 1, report
+        assert rule in report.rejected[0][1], report.rejected
+        return report.rejected[0][1]
+
+    def entry_at(self, name: str, action: str, zome: str = "resource") -> BaseModel:
+        """The entry an action wrote, as ``name``'s node holds it."""
+        node = self.nodes[name]
+        found = node.store.get_action(ActionHash.parse(action).raw)
+        assert found is not None
+        written = found[0].action
+        data = node.store.get_entry(written.entry_hash)  # type: ignore[attr-defined]
+        assert data is not None
+        return decode_entry(data, _ZOMES[zome].entry_defs[written.entry_type_index])  # type: ignore[attr-defined]
 
     # --- resources --------------------------------------------------------------------
 
