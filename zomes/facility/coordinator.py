@@ -9,7 +9,7 @@ itself: validation does, naming the rule.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +33,7 @@ from zomes.facility.integrity import (
 from zomes.facility.lifecycle import FacilityStatus, effective_status
 
 COORDINATOR = Coordinator(ZOME)
+M = TypeVar("M", bound=BaseModel)
 NEEDS_MAX = 32
 
 
@@ -138,28 +139,32 @@ def _registration(api: ZomeApi, text: str) -> tuple[ActionHash, SignedAction, Fa
     return facility, record.signed, entry
 
 
+def _linked(api: ZomeApi, facility: ActionHash, link_type: str, model: type[M]
+            ) -> list[tuple[SignedAction, M]]:
+    """The records of type ``model`` that ``link_type`` links from ``facility`` point at."""
+    found = []
+    for link in api.get_links(facility, link_type):
+        target = link.target
+        record = api.get(target) if isinstance(target, ActionHash) else None
+        entry = api.get_entry(target, model) if record is not None else None
+        if record is not None and entry is not None:
+            found.append((record.signed, entry))
+    return found
+
+
 def _versions(api: ZomeApi, facility: ActionHash, registered: SignedAction,
               entry: Facility) -> list[tuple[int, ActionHash, Facility]]:
     """The registration and its updates, oldest first (one chain: seq orders them)."""
     versions = [(registered.action.seq, facility, entry)]
-    for link in api.get_links(facility, "FacilityVersions"):
-        target = link.target
-        record = api.get(target) if isinstance(target, ActionHash) else None
-        update = api.get_entry(target, Facility) if record is not None else None
-        if record is not None and update is not None:
-            versions.append((record.signed.action.seq, target, update))
+    versions += [(signed.action.seq, ActionHash(signed.hash), update)
+                 for signed, update in _linked(api, facility, "FacilityVersions", Facility)]
     return sorted(versions, key=lambda v: v[0])
 
 
 def _verifications(api: ZomeApi, facility: ActionHash
                    ) -> list[tuple[SignedAction, FacilityVerification]]:
-    found = []
-    for link in api.get_links(facility, "FacilityVerifications"):
-        target = link.target
-        record = api.get(target) if isinstance(target, ActionHash) else None
-        verdict = api.get_entry(target, FacilityVerification) if record is not None else None
-        if record is not None and verdict is not None:
-            found.append((record.signed, verdict))
+    """The judgements of a facility, oldest first."""
+    found = _linked(api, facility, "FacilityVerifications", FacilityVerification)
     return sorted(found, key=lambda v: (v[0].action.timestamp_us, v[0].hash))
 
 
