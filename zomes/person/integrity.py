@@ -24,18 +24,21 @@ Rules (rule names prefix every refusal):
 * ``person.specialized_needs_primary``: Transport, Repair, Storage are given only by a
   PrimaryAccountableAgent, to an AccountableAgent (``receiver_evidence``);
 * ``person.request_mismatch``: a cited request must be the receiver's and name the same role;
-* ``person.role_immutable``: PersonRole records are never updated or deleted;
+* ``person.role_immutable``: PersonRole and RolePromotionRequest records are never updated or
+  deleted (roles are not revoked in this version);
 * ``person.role_required``: cited role evidence does not prove the role (:func:`must_hold_role`);
 * ``person.request_role``: a promotion request may not ask for SimpleAgent;
 * ``person.device_update_deactivates_only``: a Device update keeps key, kind and name and sets
   ``active`` to False (so a deactivated device is never reactivated); a new Device is active
   and its key is not its owner's (``person.device_key_not_owner``);
 * ``person.link_base``: ``AgentToPerson`` and ``AgentToDevices`` start at the author's own key,
-  ``AllPersons`` at its anchor; links point at actions; only a link's creator deletes it.
-* Private data grants: :func:`grant_expiry_problem` (``person.grant_expiry_max_30_days``) is
-  applied whenever the validating node sees the grant. The dispatcher never shows private
-  entries to ``validate`` (see the report); the owner's node also applies it when answering
-  ``get_private_data_with_capability``, which is the only place a grant is ever used.
+  ``AllPersons`` and ``PromotionRequests`` at their anchors, ``AgentToRoles`` at an agent key;
+  links point at actions; only a link's creator deletes it (``person.only_owner_modifies``).
+* ``person.grant_expiry_max_30_days`` (:func:`grant_expiry_problem`): a grant expires after its
+  action's timestamp and at most 30 days later. ``validate`` applies it when it is shown the
+  grant, but nodeapp's dispatcher shows ``validate`` no private entry content (not even on the
+  author's node), so today it is enforced where the grant is used: the owner's node applies it
+  in ``get_private_data_with_capability`` and never answers with a grant that breaks it.
 """
 
 from __future__ import annotations
