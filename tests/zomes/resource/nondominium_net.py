@@ -7,6 +7,8 @@ Imported by the resource and governance tests (the governance conftest puts this
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from nodeapp.conductor import Conductor
 from nodeapp.coordinator import Coordinator
 from nodeapp.errors import AppValidationError
 from nodeapp.keystore import generate_agent_key
+from nodeapp.store import SqliteStore
 from nodeapp.zome_api import ZomeApi
 from zomes.governance.integrity import ZOME as GOVERNANCE
 from zomes.resource import coordinator as resource_coordinator
@@ -78,10 +81,26 @@ class Net:
         steward = generate_agent_key()
         self.dna = with_coordinator(build_dna(stewards=[steward], zomes=ZOMES), RAW, "resource")
         self.nodes: dict[str, Conductor] = {}
+        self._sent: dict[tuple[str, str], int] = {}  # chain items each node already gave another
         for index, name in enumerate(names):
             self.nodes[name] = build_conductor(
                 tmp_path, key=steward if index == 0 else None, dna=self.dna, clock=self.clock,
                 db_name=f"{name}.db")
+
+    def copy_to(self, tmp_path: Path) -> Net:
+        """The same network (same keys, chains and clock reading) over copies of the stores:
+        tests start from a prepared network without repeating its setup."""
+        clone = Net.__new__(Net)
+        clone.clock = FakeClock(start_us=self.clock.now_us)
+        clone.dna, clone._sent, clone.nodes = self.dna, dict(self._sent), {}
+        for name, node in self.nodes.items():
+            copy = tmp_path / f"{name}.db"
+            with closing(sqlite3.connect(node.store.path)) as src, closing(
+                    sqlite3.connect(copy)) as dst:
+                src.backup(dst)
+            clone.nodes[name] = Conductor(SqliteStore(copy), self.dna, node.key,
+                                          clock_us=clone.clock)
+        return clone
 
     def __getitem__(self, name: str) -> Conductor:
         return self.nodes[name]
@@ -99,11 +118,15 @@ class Net:
         for _round in range(2):  # evidence may come from a third chain: a second pass holds it
             pending = []
             for src_name, src in self.nodes.items():
+                chain = export_chain(src)
                 for dst_name, dst in self.nodes.items():
-                    if src is not dst:
-                        report = dst.ingest(export_chain(src))
+                    sent = self._sent.get((src_name, dst_name), 0)
+                    if src is not dst and sent < len(chain):
+                        report = dst.ingest(chain[sent:])
                         assert report.rejected == [], (src_name, dst_name, report.rejected)
                         pending += report.unresolved
+                        if not report.unresolved:
+                            self._sent[src_name, dst_name] = len(chain)
             if not pending:
                 return
         raise AssertionError(f"unresolved after sync: {pending}")
@@ -212,6 +235,21 @@ class Net:
             "action": "transfer-custody", "provider": self.agent(provider),
             "receiver": self.agent(receiver), "resource": resource, "roles": list(roles),
             "due_before_us": self.clock.now_us + DAY_US})
+
+
+@pytest.fixture(scope="session")
+def accountable_template(tmp_path_factory: pytest.TempPathFactory) -> Net:
+    """Built once: alice (steward), bob, carol and dave, all AccountableAgents."""
+    net = Net(tmp_path_factory.mktemp("nondominium"))
+    for name in ("bob", "carol", "dave"):
+        net.make_accountable(name)
+    return net
+
+
+@pytest.fixture
+def net(accountable_template: Net, tmp_path: Path) -> Net:
+    """A fresh copy of the prepared network."""
+    return accountable_template.copy_to(tmp_path)
 
 
 def rule(rule_type: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -3,8 +3,6 @@ and by a peer (zomes/resource)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from nondominium_net import (
     CUSTODY_NEEDS_TRANSPORT,
@@ -23,15 +21,6 @@ from zomes.resource.models import (
     RuleType,
 )
 from zomes.rules import library
-
-
-@pytest.fixture
-def net(tmp_path: Path) -> Net:
-    """alice (steward), bob (creator), carol and dave (validators): all AccountableAgents."""
-    net = Net(tmp_path)
-    for name in ("bob", "carol", "dave"):
-        net.make_accountable(name)
-    return net
 
 
 def state_of(net: Net, name: str, resource: str) -> str:
