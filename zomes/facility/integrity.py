@@ -14,6 +14,8 @@ previous verification left, read against the judged version: a registrant's upda
 ``verified`` judgement makes the facility ``pending`` again.
 
 Rules (rule names prefix every refusal):
+* ``facility.one_registration_per_agent``: an agent is one facility: it registers once, then
+  updates that registration;
 * ``facility.certification_dates``: a certification ends after it starts;
 * ``facility.update_by_registrant``: only the registrant updates its Facility, and an update
   replaces the registering Create itself (``facility.update_of_registration``);
@@ -188,6 +190,13 @@ def _certification_problem(facility: Facility) -> Invalid | None:
     return None
 
 
+def _registered_before(ctx: ValidateContext, action: Create) -> bool:
+    """Whether the author's chain already holds a facility registration."""
+    earlier = ctx.must_get_agent_activity(action.author, action.prev)
+    return any(isinstance(a.action, Create) and a.action.zome_index == action.zome_index
+               and a.action.entry_type_index == action.entry_type_index for a in earlier)
+
+
 def _validate_facility_update(ctx: ValidateContext, action: Update) -> Invalid | None:
     original = ctx.must_get_action(action.original_action).action
     if original.author != action.author:
@@ -282,6 +291,9 @@ def validate(op: Op, ctx: ValidateContext) -> ValidateResult:
     elif isinstance(entry, Facility):
         if isinstance(action, Update):
             refused = _validate_facility_update(ctx, action)
+        elif isinstance(action, Create) and _registered_before(ctx, action):
+            refused = Invalid("facility.one_registration_per_agent: this agent has registered "
+                              "its facility already; update that registration instead")
         refused = refused or _certification_problem(entry)
     elif isinstance(action, CreateLink):
         refused = _validate_link(ctx, action)

@@ -107,8 +107,10 @@ def judging(w: World, evidence: str | None = None) -> dict[str, Any]:
 
 
 CASES = [
-    Case("facility.certification_dates", maker, "register_facility", lambda w: facility_input(
+    Case("facility.certification_dates", mallory, "register_facility", lambda w: facility_input(
         0, certifications=[certification(start_us=5, days=0)])),
+    Case("facility.one_registration_per_agent", maker, "register_facility",
+         lambda w: facility_input(0, name="Second Lab")),
     Case("facility.certification_dates", maker, "add_certification", lambda w: {
         "facility": w.facility, "certification": {"name": "ISO 9001", "issuer": "TUV",
                                                   "valid_from_us": 9, "valid_until_us": 3}}),
