@@ -11,7 +11,9 @@ Each status change is a ``FacilityVerification`` citing the facility, the versio
 verification it follows (``previous``; None for the first) and the verifier's role evidence.
 Its status must be a move that :mod:`zomes.facility.lifecycle` allows from the status the
 previous verification left, read against the judged version: a registrant's update after a
-``verified`` judgement makes the facility ``pending`` again.
+``verified`` judgement makes the facility ``pending`` again. A judgement citing an older
+``previous`` (a fork) is valid by itself, since validation cannot see later judgements; readers
+therefore hold any revocation of a facility as final (see the coordinator's ``_status``).
 
 Rules (rule names prefix every refusal):
 * ``facility.one_registration_per_agent``: an agent is one facility: it registers once, then
