@@ -24,6 +24,7 @@ from zomes.governance.calls import (
 )
 from zomes.governance.models import RECEIPTS_MAX
 from zomes.person.integrity import ActionHashStr, AgentKeyStr, Role
+from zomes.resource import access
 from zomes.resource.integrity import ZOME, rule_problem
 from zomes.resource.models import (
     RULES_MAX,
@@ -304,3 +305,7 @@ def check_first_resource_requirement(api: ZomeApi, ref: AgentInput) -> bool:
     agent = AgentPubKey.parse(ref.agent)
     return any(link.author == agent
                for link in api.get_links(ALL_RESOURCES_ANCHOR, "AllResources"))
+
+
+COORDINATOR.function(access.store_specification_private_part)
+COORDINATOR.remote(access.get_specification_private_parts)
