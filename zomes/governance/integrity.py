@@ -23,8 +23,9 @@ Rules (rule names prefix every refusal):
 * ``governance.process_requires_role``: an economic process claims the role its type needs
   (``PROCESS_ROLES``); completing one updates an Initiated process of the same type and
   resource;
-* ``governance.append_only``: events, commitments, claims and receipts are never updated or
-  deleted; only a record's author updates it, with an entry of the same type;
+* ``governance.append_only``: governance records are never deleted, and events, commitments,
+  claims and receipts never updated; only a record's author updates it, with an entry of the
+  same type; only a link's creator deletes it;
 * ``governance.link_target``: links point at actions.
 System validation has already checked signatures, chain order, entry hashes and sizes, and
 that entry and link types exist.
@@ -32,7 +33,7 @@ that entry and link types exist.
 
 from __future__ import annotations
 
-from nodeapp._core.actions import Create, CreateLink, Delete, SignedAction, Update
+from nodeapp._core.actions import Create, CreateLink, Delete, DeleteLink, SignedAction, Update
 from nodeapp._core.hashing import ActionHash, HashKind
 from nodeapp._core.integrity import (
     VALID,
@@ -316,6 +317,10 @@ def validate(op: Op, ctx: ValidateContext) -> ValidateResult:
         return Invalid("governance.append_only: governance records are never deleted")
     if isinstance(action, CreateLink) and action.target[0] != HashKind.ACTION:
         return Invalid("governance.link_target: governance links point at actions")
+    if isinstance(action, DeleteLink):
+        created = ctx.must_get_action(action.link_add_address).action
+        if created.author != action.author:
+            return Invalid("governance.append_only: only a link's creator deletes it")
     return VALID
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from nondominium_net import DAY_US, Net
 
+from nodeapp._core.hashing import ActionHash
 from nodeapp.errors import AppValidationError, ZomeCallError
 from zomes.governance.models import (
     Commitment,
@@ -270,3 +271,12 @@ def test_append_only(net: Net, resource: str) -> None:
                            original=logged)
     with pytest.raises(AppValidationError, match="governance.append_only"):
         net.call("bob", "resource", "delete_raw", {"action": logged})
+
+
+def test_only_a_links_creator_deletes_it(net: Net, resource: str) -> None:
+    net.call("bob", "governance", "log_economic_event", {
+        "action": "transfer", "receiver": net.agent("carol"), "resource_inventoried_as": resource})
+    net.sync()
+    link = list(net["carol"].store.chain(net["bob"].agent))[-1][0]
+    with pytest.raises(AppValidationError, match="governance.append_only: only a link's creator"):
+        net.call("carol", "resource", "delete_link_raw", {"action": str(ActionHash(link.hash))})

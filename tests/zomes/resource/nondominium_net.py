@@ -49,6 +49,12 @@ def delete_raw(api: ZomeApi, target: RawDelete) -> ActionHash:
     return api.delete_entry(ActionHash.parse(target.action))
 
 
+@RAW.function
+def delete_link_raw(api: ZomeApi, target: RawDelete) -> ActionHash:
+    """Delete any link (``action`` is its CreateLink) without a coordinator check."""
+    return api.delete_link(ActionHash.parse(target.action))
+
+
 class RawWrite(BaseModel):
     """Write ``entry`` (an entry of ``zome``) as given, as a Create or an Update of
     ``original``."""
