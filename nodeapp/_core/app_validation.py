@@ -2,7 +2,8 @@
 
 Rules:
 * Create/Update ops go to the zome that declares the entry type, with the entry decoded into its
-  model when the op carries it (StoreRecord, StoreEntry). An entry that does not decode into its
+  model when the op carries it (StoreRecord, StoreEntry); a private entry only on its author's
+  node, the one place it exists. An entry that does not decode into its
   model is Invalid without asking the zome.
 * CreateLink goes to the zome that declares the link type; Delete and DeleteLink go to the zome
   of the action they remove (so the dependency must be fetched: Unresolved until it is).
@@ -76,8 +77,10 @@ def _dispatch(op_type: OpType, signed: SignedAction, model: BaseModel | None,
     if isinstance(action, Create | Update):
         zome = zomes[action.zome_index]
         entry_def = zome.entry_defs[action.entry_type_index]
-        # a private entry never travels: its record is judged without it
-        if op_type in _OPS_WITH_ENTRY and action.visibility == Visibility.PUBLIC:
+        # a private entry never travels: peers judge its record without it, and only its
+        # author's node (which holds it) can check its content
+        if op_type in _OPS_WITH_ENTRY and (action.visibility == Visibility.PUBLIC
+                                           or model is not None):
             if model is None:
                 return Unresolved((action.entry_hash,))
             return _run(zome, Op(op_type, signed, entry=model, entry_def=entry_def), ctx)

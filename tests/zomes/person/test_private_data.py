@@ -10,7 +10,7 @@ from conftest import key_of
 from nodeapp._core.actions import Delete, Visibility
 from nodeapp._core.hashing import ActionHash
 from nodeapp.conductor import Conductor
-from nodeapp.errors import ZomeCallError
+from nodeapp.errors import AppValidationError, ZomeCallError
 from zomes.person.integrity import GRANT_US_MAX, PrivateDataGrant, grant_expiry_problem
 from zomes.person.profiles import DAY_US
 
@@ -117,14 +117,16 @@ def test_a_thirty_day_grant_is_allowed(bob_data: Conductor, carol: Conductor,
 
 
 @pytest.mark.parametrize("offset_us", [GRANT_US_MAX + 60_000_000, -1])
-def test_a_grant_beyond_thirty_days_or_in_the_past_is_never_honoured(
+def test_a_grant_beyond_thirty_days_or_in_the_past_is_never_written(
         bob_data: Conductor, carol: Conductor, clock: FakeClock, offset_us: int) -> None:
-    """Written by a coordinator that skips the input check: the owner's node still refuses
-    to answer with it, naming the rule."""
-    bob_data.call_json("person", "raw_grant", {
-        "grantee": key_of(carol), "fields": ["email"],
-        "expires_at_us": clock.now_us + offset_us})
-    with pytest.raises(ZomeCallError, match="person.grant_expiry_max_30_days: "):
+    """Written by a coordinator that skips the input check: the owner's node validates the
+    private grant's content before committing it (only it holds the entry) and refuses it,
+    naming the rule; nothing is granted."""
+    with pytest.raises(AppValidationError, match="person.grant_expiry_max_30_days: "):
+        bob_data.call_json("person", "raw_grant", {
+            "grantee": key_of(carol), "fields": ["email"],
+            "expires_at_us": clock.now_us + offset_us})
+    with pytest.raises(ZomeCallError, match="no grant"):
         read_as(bob_data, carol)
 
 
