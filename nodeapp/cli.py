@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from nodeapp._core.actions import ActionKind
-from nodeapp._core.hashing import ActionHash
+from nodeapp._core.hashing import ActionHash, AgentPubKey
 from nodeapp._core.membrane import INVITE_USES_MAX, parse_invite_code
 from nodeapp.errors import KeystoreError, NodeError, UsageError
 from nodeapp.home import NodeHome
@@ -227,19 +227,30 @@ def call(
     zome: Annotated[str, typer.Argument(help="Zome name, e.g. example.")],
     fn: Annotated[str, typer.Argument(help="Function name, e.g. create_note.")],
     payload: Annotated[str, typer.Argument(help="The input as JSON.")] = "null",
+    to: Annotated[str | None, typer.Option(
+        "--to", help="Run it on this member's node (agent_...): a function it opened to "
+                     "peers. Needs the node running.")] = None,
     passphrase_file: PassFileOpt = None,
 ) -> None:
     """Call a zome function on this node and print its output as JSON. While the node runs
-    (`nodeapp run`) the call goes through it, needs no passphrase, and is published at once."""
+    (`nodeapp run`) the call goes through it, needs no passphrase, reads from the network what
+    this node does not hold, and what it writes is published at once."""
     try:
         parsed = json.loads(payload)
     except ValueError as exc:
         raise UsageError(f"the input is not JSON: {exc}") from exc
     node = NodeHome(home)
-    reply = _ask_running_node(node, {"op": "call", "zome": zome, "fn": fn, "payload": parsed})
+    request: dict[str, object] = {"op": "call", "zome": zome, "fn": fn, "payload": parsed}
+    if to is not None:
+        AgentPubKey.parse(to)  # a typo is refused here, with the reason
+        request["to"] = to
+    reply = _ask_running_node(node, request)
     if reply is not None:
         typer.echo(json.dumps({"output": reply.get("output")}, sort_keys=True))
         return
+    if to is not None:
+        raise UsageError("--to needs the node running (`nodeapp run`): a remote call goes "
+                         "over the network")
     conductor = node.open_conductor(_unlock(node, passphrase_file))
     try:
         output = conductor.call_json(zome, fn, parsed)
@@ -332,7 +343,6 @@ async def _run_until_signal(node: NodeHome, passphrase: str | None, listen: list
 @app.command()
 def audit(home: HomeOpt, as_json: JsonOpt = False) -> None:
     """Audit every chain held here (seq gaps, broken links, clock regressions, forks)."""
-    from nodeapp._core.hashing import AgentPubKey
     from nodeapp.kernels import audit_chains
 
     with NodeHome(home).open_store() as store:

@@ -43,6 +43,7 @@ from nodeapp.errors import (
     ZomeCallError,
 )
 from nodeapp.keystore import AgentKey
+from nodeapp.network_view import NetworkReadsNeeded, NetworkView
 from nodeapp.store import ChainHead, SqliteStore, StagedRecord, Status
 from nodeapp.zome_api import LocalContext, Scratch, ZomeApi
 
@@ -150,12 +151,15 @@ class Conductor:
             raise ZomeCallError(f"no zome named {zome!r} in this DNA (it has: {known})")
         return module.COORDINATOR
 
-    def call(self, zome: str, fn: str, payload: Any = None, *, caller: bytes | None = None
-             ) -> Any:
+    def call(self, zome: str, fn: str, payload: Any = None, *, caller: bytes | None = None,
+             view: NetworkView | None = None) -> Any:
         """Run a zome function and commit what it wrote; returns its output as given.
 
         ``caller`` is the agent a remote call came from (authenticated by the transport); only
-        functions registered with ``remote`` take such calls, and they may not write."""
+        functions registered with ``remote`` take such calls, and they may not write. With a
+        ``view`` (a running node), reads the store cannot answer are noted there; if any were,
+        nothing is committed and NetworkReadsNeeded is raised (see :mod:`nodeapp.network_view`).
+        """
         function = self.coordinator(zome).get(fn)
         remote = caller is not None and caller != self.agent
         if remote and not function.remote:
@@ -171,14 +175,22 @@ class Conductor:
             api = ZomeApi(zome=self.dna.zomes[zome_index], zome_index=zome_index,
                           agent=self.agent, sign=self._sign, now_us=self.clock_us(),
                           store=self.store, scratch=scratch, all_zomes=self.dna.zomes,
-                          dna_properties=self.dna.manifest.properties, caller=caller)
-            output = self._run_function(zome, function, api, parsed)
-            if not scratch.records:
-                return output
-            if remote:
-                raise ZomeCallError(f"{zome}.{fn} tried to write during a call from another "
-                                    "agent; remote calls are read-only")
-            self._validate_staged(scratch, head_action)
+                          dna_properties=self.dna.manifest.properties, caller=caller,
+                          view=view)
+            try:
+                output = self._run_function(zome, function, api, parsed)
+                if view is not None and view.wants:
+                    raise NetworkReadsNeeded()
+                if not scratch.records:
+                    return output
+                if remote:
+                    raise ZomeCallError(f"{zome}.{fn} tried to write during a call from "
+                                        "another agent; remote calls are read-only")
+                self._validate_staged(scratch, head_action, view)
+            except NodeError:
+                if view is not None and view.wants:  # it may have failed for want of data
+                    raise NetworkReadsNeeded() from None
+                raise
             try:
                 self._commit(scratch)
             except ChainHeadMoved:
@@ -205,12 +217,14 @@ class Conductor:
                                 ) from exc
 
     def call_json(self, zome: str, fn: str, payload: Any = None, *,
-                  caller: bytes | None = None) -> Any:
+                  caller: bytes | None = None, view: NetworkView | None = None) -> Any:
         """Like :meth:`call`, with the output as plain JSON data."""
-        return to_jsonable(self.call(zome, fn, payload, caller=caller))
+        return to_jsonable(self.call(zome, fn, payload, caller=caller, view=view))
 
-    def _validate_staged(self, scratch: Scratch, prev: SignedAction | None) -> None:
-        """Own writes get the validation peers will run (our own signatures need no check)."""
+    def _validate_staged(self, scratch: Scratch, prev: SignedAction | None,
+                         view: NetworkView | None = None) -> None:
+        """Own writes get the validation peers will run (our own signatures need no check);
+        dependencies they cite that are not held are wanted from the network, given a view."""
         ctx = self._context(scratch)
         for record in scratch.records:
             sys_validate(record.signed, prev=prev, entry=record.entry, dna=self.dna.types,
@@ -220,6 +234,9 @@ class Conductor:
             if isinstance(result, Invalid):
                 raise AppValidationError("app", result.reason)
             if isinstance(result, Unresolved):
+                if view is not None:
+                    for dep in result.deps:
+                        view.want_record(dep)
                 raise UnresolvedDependencies([d.hex()[:16] for d in result.deps])
             prev = record.signed
 

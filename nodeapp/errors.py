@@ -59,6 +59,11 @@ class RemoteError(NodeError):
     """Raised when bytes or behaviour from a peer break the protocol."""
 
 
+class RemoteCallFailed(RemoteError):
+    """Raised when a peer could not be reached for a remote zome call, or it answered that
+    the call failed (the message says which, and the peer's reason)."""
+
+
 class MalformedData(RemoteError):
     """Raised when bytes do not decode into the expected structure (bad CBOR, wrong shape)."""
 

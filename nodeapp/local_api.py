@@ -3,7 +3,10 @@
 Requests and replies are one JSON object per line:
 
 * ``{"op": "call", "zome": "example", "fn": "create_note", "payload": {...}}`` ->
-  ``{"ok": true, "output": ...}``; what the call wrote is published at once.
+  ``{"ok": true, "output": ...}``; what the call wrote is published at once, and what it
+  reads that this node does not hold is fetched from the network first.
+  With ``"to": "<agent key>"`` the function runs on that member's node instead (it must be
+  open to peers, and cannot write there).
 * ``{"op": "status"}`` -> ``{"ok": true, "status": {...}}`` (the home's status plus
   ``running``, ``listen_addrs``, ``peers``, ``members``, ``warrants``, ``blocked``,
   ``publish_pending``, ``ops_held``, ``net``).
@@ -35,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from nodeapp._core.hashing import AgentPubKey
 from nodeapp.errors import HomeError, NodeError, UsageError
 from nodeapp.home import NodeHome
 
@@ -187,7 +191,7 @@ async def _serve_connection(node: RunningNode, stream: trio.SocketStream,
                                                 "bytes", "UsageError"))
                     return
                 if line.strip():
-                    await _reply(stream, handle_request(node, line))
+                    await _reply(stream, await handle_request(node, line))
     except (trio.BrokenResourceError, trio.ClosedResourceError):
         pass  # the client went away
     finally:
@@ -202,8 +206,8 @@ def _error(message: str, kind: str) -> dict[str, Any]:
     return {"ok": False, "error": message, "kind": kind}
 
 
-def handle_request(node: RunningNode, line: bytes) -> dict[str, Any]:
-    """Answer one request line (synchronously, like every protocol step)."""
+async def handle_request(node: RunningNode, line: bytes) -> dict[str, Any]:
+    """Answer one request line."""
     try:
         request = json.loads(line)
     except ValueError as exc:
@@ -218,7 +222,15 @@ def handle_request(node: RunningNode, line: bytes) -> dict[str, Any]:
             zome, fn = request.get("zome"), request.get("fn")
             if not isinstance(zome, str) or not isinstance(fn, str):
                 return _error("a call names its 'zome' and 'fn' as strings", "UsageError")
-            return {"ok": True, "output": node.call(zome, fn, request.get("payload"))}
+            to = request.get("to")
+            if to is None:
+                return {"ok": True, "output": await node.zome_call(zome, fn,
+                                                                  request.get("payload"))}
+            if not isinstance(to, str):
+                return _error("'to' is an agent key (agent_...)", "UsageError")
+            output = await node.call_remote(AgentPubKey.parse(to).raw, zome, fn,
+                                            request.get("payload"))
+            return {"ok": True, "output": output}
         return _error(f"unknown op {op!r}: use 'call' or 'status'", "UsageError")
     except NodeError as exc:
         return _error(str(exc), type(exc).__name__)

@@ -65,6 +65,7 @@ from nodeapp.anti_entropy import AntiEntropy
 from nodeapp.conductor import Conductor, IngestReport
 from nodeapp.errors import MalformedData, ValidationError
 from nodeapp.protocol_common import Outgoing, ProtocolSettings, verify_detached
+from nodeapp.queries import Queries
 from nodeapp.store import Status
 from nodeapp.warrants import WARRANT_CHAIN_FORK, WARRANT_INVALID_OP, WARRANT_META, Warrants
 
@@ -84,7 +85,7 @@ class _PublishState:
 
 
 @dataclass
-class NodeProtocol(AntiEntropy, Warrants):
+class NodeProtocol(AntiEntropy, Warrants, Queries):
     """The network behaviour of one node."""
 
     conductor: Conductor
@@ -105,6 +106,8 @@ class NodeProtocol(AntiEntropy, Warrants):
         self._publish_queue: list[tuple[int, int, bytes]] = []
         self._publish_order = 0
         self._parked: dict[bytes, tuple[Record, int]] = {}
+        # missing dependencies of parked records (action or entry hash) -> when last asked
+        self._wanted: dict[bytes, int] = {}
         self._held: dict[int, tuple[int, bytes]] = {}  # op id -> (location, action hash)
         self._held_arrays: tuple[np.ndarray, np.ndarray] | None = None
         self._ring = Ring(self.members, self.replication_factor)
@@ -181,6 +184,18 @@ class NodeProtocol(AntiEntropy, Warrants):
         return tuple(t for t in op_types_for(signed.action)
                      if ring.is_authority(self.agent,
                                           location_of(basis_of(t, signed.action, signed.hash)[1:])))
+
+    def _held_or_wanted(self, signed: SignedAction) -> tuple[OpType, ...]:
+        """The ops of an action this node keeps: those it is an authority for, and the record
+        itself when a parked record waits for it (a dependency is validated like any record
+        before anything relies on it)."""
+        held = self.held_op_types(signed)
+        if held or not self._wanted:
+            return held
+        entry_hash = signed.action.entry_hash_or_none
+        if signed.hash in self._wanted or (entry_hash is not None and entry_hash in self._wanted):
+            return (OpType.STORE_RECORD,)
+        return held
 
     def held_op_ids(self) -> set[int]:
         """Ids of every op held (for tests and invariants)."""
@@ -352,15 +367,9 @@ class NodeProtocol(AntiEntropy, Warrants):
         return [Outgoing(peer, Get(a)) for a in unknown[:64]]
 
     def _on_get(self, peer: bytes, message: Get, now_us: int) -> list[Outgoing]:
-        """GET of an agent key answers its genesis; of an action hash, that record."""
-        store = self.conductor.store
-        if message.action_hash in self.members:
-            records = [self._record(s) for s, _ in store.chain(message.action_hash, end_seq=2)]
-            return [Outgoing(peer, Got(tuple(records)))] if len(records) == 3 else []
-        found = store.get_action(message.action_hash)
-        if found is None or found[1] != Status.VALID:
-            return [Outgoing(peer, Got(()))]
-        return [Outgoing(peer, Got((self._record(found[0]),)))]
+        """A GET sent as a one-way message (a member's genesis, a missing dependency) is
+        answered the same way as one asked on a request stream."""
+        return [Outgoing(peer, Got(tuple(self._get_records(message.action_hash))))]
 
     def _on_got(self, peer: bytes, message: Got, now_us: int) -> list[Outgoing]:
         if len(message.records) == 3:
@@ -450,8 +459,8 @@ class NodeProtocol(AntiEntropy, Warrants):
             author = signed.action.author
             if author in self.blocked or author not in self.members:
                 continue  # a non-member's data is not ours to hold
-            if not self.held_op_types(signed):
-                continue  # not an authority for any of its ops: not ours to hold
+            if not self._held_or_wanted(signed):
+                continue  # neither an authority for its ops nor waiting for it: not ours
             if record[2] is not None or signed.hash not in by_hash:  # keep the one with entry
                 by_hash[signed.hash] = record
                 decoded[signed.hash] = signed
@@ -459,8 +468,42 @@ class NodeProtocol(AntiEntropy, Warrants):
             return []
         report = self.conductor.ingest_decoded(
             [(decoded[h], record[2]) for h, record in by_hash.items()],
-            held_ops=self.held_op_types)
+            held_ops=self._held_or_wanted)
         return self._after_ingest(report, by_hash, now_us, receipts_to_author)
+
+    def ingest_fetched(self, records: Sequence[Record], now_us: int, *,
+                       activity: bool = False) -> IngestReport:
+        """Validate and keep records a zome call fetched from authorities (GOT answers):
+        with all their ops but agent activity, or, for ``activity`` answers (actions without
+        entries), as agent activity only. A record by a blocked agent or a stranger is
+        dropped, like any other."""
+        decoded: dict[bytes, tuple[SignedAction, bytes | None]] = {}
+        for record in records:
+            try:
+                signed = signed_action_from_parts(record[0], record[1])
+            except MalformedData as exc:
+                log.info("dropped a malformed fetched record: %s", exc)
+                continue
+            author = signed.action.author
+            if author in self.blocked or author not in self.members:
+                continue
+            if record[2] is not None or signed.hash not in decoded:
+                decoded[signed.hash] = (signed, record[2])
+
+        def fetched_ops(signed: SignedAction) -> tuple[OpType, ...]:
+            kinds = op_types_for(signed.action)
+            mine = set(self.held_op_types(signed))
+            if activity:
+                mine.add(OpType.REGISTER_AGENT_ACTIVITY)
+            else:
+                mine.update(t for t in kinds if t != OpType.REGISTER_AGENT_ACTIVITY)
+            return tuple(t for t in kinds if t in mine)
+
+        report = self.conductor.ingest_decoded(list(decoded.values()), held_ops=fetched_ops)
+        for action_hash in [*report.stored_hashes, *(h for h, _ in report.more_ops)]:
+            signed, mask = report.held[action_hash]
+            self._index(signed, mask)
+        return report
 
     def _after_ingest(self, report: IngestReport, by_hash: dict[bytes, Record], now_us: int,
                       receipts_to_author: bool) -> list[Outgoing]:
@@ -477,6 +520,9 @@ class NodeProtocol(AntiEntropy, Warrants):
             if found is None:
                 continue
             signed, mask = found
+            if self._wanted:
+                self._wanted.pop(action_hash, None)
+                self._wanted.pop(signed.action.entry_hash_or_none or b"", None)
             if action_hash in fresh_set:
                 self._index(signed, mask)
             if receipts_to_author and signed.action.author != self.agent:
@@ -500,10 +546,21 @@ class NodeProtocol(AntiEntropy, Warrants):
                 out.extend(self._issue_warrant(WARRANT_INVALID_OP, (record,), reason))
             else:
                 log.info("dropped a record that is invalid but convicts nobody: %s", reason)
-        for action_hash, _deps in report.unresolved:
+        asks = 0
+        for action_hash, deps in report.unresolved:
             record = by_hash.get(action_hash)
             if record is not None and len(self._parked) < self.settings.parked_max:
                 self._parked.setdefault(action_hash, (record, now_us))
+            for dep in deps:
+                asked = self._wanted.get(dep)
+                if asks >= self.settings.dependency_gets_max or (
+                        asked is not None and now_us - asked < self.settings.dependency_retry_us
+                ) or (asked is None and len(self._wanted) >= self.settings.parked_max):
+                    continue
+                asks += 1
+                self._wanted[dep] = now_us
+                holders = [a for a in self._ring.authorities(location_of(dep)) if a != self.agent]
+                out.extend(Outgoing(holder, Get(dep)) for holder in holders[:2])
         for held_hash, new_hash in report.forks:
             held = store.get_action(held_hash)
             if held is not None and new_hash in by_hash:

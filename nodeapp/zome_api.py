@@ -33,6 +33,7 @@ from nodeapp._core.integrity import (
 )
 from nodeapp._core.limits import ENTRY_BYTES_MAX, LINK_TAG_BYTES_MAX
 from nodeapp.errors import ZomeCallError
+from nodeapp.network_view import NetworkView
 from nodeapp.store import ChainHead, SqliteStore, StagedRecord, Status
 
 M = TypeVar("M", bound=BaseModel)
@@ -138,7 +139,7 @@ class ZomeApi:
                  sign: Callable[[bytes], bytes], now_us: int, store: SqliteStore,
                  scratch: Scratch, all_zomes: Sequence[IntegrityZome],
                  dna_properties: dict[str, Any] | None = None,
-                 caller: bytes | None = None) -> None:
+                 caller: bytes | None = None, view: NetworkView | None = None) -> None:
         self._zome, self._zome_index = zome, zome_index
         self._sign, self._store, self._scratch = sign, store, scratch
         self._all_zomes = all_zomes
@@ -147,6 +148,7 @@ class ZomeApi:
         self.dna_properties: dict[str, Any] = dna_properties or {}
         # who asked: this agent for its own calls, a peer for a remote call
         self.caller = AgentPubKey(caller) if caller is not None else self.agent
+        self._view = view  # None: reads are local only (no network, or a test)
 
     def zome(self, name: str) -> ZomeApi:
         """The same call's API writing through another zome of the DNA: one call may write
@@ -157,7 +159,8 @@ class ZomeApi:
                 return ZomeApi(zome=zome, zome_index=index, agent=self.agent.raw,
                                sign=self._sign, now_us=self.now_us, store=self._store,
                                scratch=self._scratch, all_zomes=self._all_zomes,
-                               dna_properties=self.dna_properties, caller=self.caller.raw)
+                               dna_properties=self.dna_properties, caller=self.caller.raw,
+                               view=self._view)
         raise ZomeCallError(f"this DNA has no zome named {name!r}")
 
     # --- writes ------------------------------------------------------------------------
@@ -243,7 +246,14 @@ class ZomeApi:
         return record.signed
 
     def get(self, target: ActionHash | EntryHash) -> Record | None:
-        """The record of an action, or of the first action that wrote an entry."""
+        """The record of an action, or of the first action that wrote an entry; on a running
+        node, from the network when this node does not hold it."""
+        found = self._get_local(target)
+        if found is None and self._view is not None:
+            self._view.want_record(target.raw)
+        return found
+
+    def _get_local(self, target: ActionHash | EntryHash) -> Record | None:
         if isinstance(target, EntryHash):
             for staged in self._scratch.records:
                 if staged.signed.action.entry_hash_or_none == target.raw:
@@ -283,9 +293,13 @@ class ZomeApi:
         return staged or bool(self._store.deletes_of(target.raw))
 
     def get_links(self, base: Hash, link_type: str, tag_prefix: bytes = b"") -> list[Link]:
-        """Live links of one of this zome's types from ``base``, oldest first."""
+        """Live links of one of this zome's types from ``base``, oldest first; on a running
+        node that is not an authority for ``base``, the authorities' links too."""
         type_index = self._zome.link_type_index(link_type)
         tagged = base.tagged()
+        view = self._view
+        if view is not None and not view.is_authority(base.location):
+            view.want_links((tagged, self._zome_index, type_index, tag_prefix))
         links = [Link(from_tagged(s.base), from_tagged(s.target), s.tag, AgentPubKey(s.author),
                       ActionHash(s.create_action), s.timestamp_us)
                  for s in self._store.get_links(tagged, self._zome_index, type_index, tag_prefix)]
@@ -300,6 +314,18 @@ class ZomeApi:
             elif isinstance(action, DeleteLink):
                 removed.add(action.link_add_address)
         return [link for link in links if link.create_action.raw not in removed]
+
+    def get_agent_activity(self, agent: AgentPubKey) -> list[SignedAction]:
+        """An agent's chain of actions (no entries), oldest first, as far as it is known; on
+        a running node that is not one of the agent's activity authorities, theirs."""
+        view = self._view
+        if view is not None and agent != self.agent and not view.is_authority(agent.location):
+            view.want_activity(agent.raw)
+        chain = [signed for signed, status in self._store.chain(agent.raw)
+                 if status == Status.VALID]
+        if agent == self.agent:
+            chain += [r.signed for r in self._scratch.records]
+        return chain
 
     def query(self, entry_type: str | None = None) -> list[Record]:
         """This agent's own chain (committed, then staged), optionally one entry type only."""

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import trio
 
+from nodeapp.conductor import wall_clock_us
 from nodeapp.home import NodeHome
+from nodeapp.invites import create_invite, join_network
+from nodeapp.runtime import RunningNode, run_node
+
+LOCAL = ["/ip4/127.0.0.1/tcp/0"]
+TICK_MS = 50
+run_fast = functools.partial(run_node, tick_ms=TICK_MS)
 
 
 def new_home(path: Path) -> NodeHome:
@@ -52,3 +61,32 @@ async def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     if not ok:
         raise value
     return value
+
+
+@asynccontextmanager
+async def network(root: Path, members: int, properties: dict[str, Any] | None = None
+                  ) -> AsyncIterator[tuple[trio.Nursery, list[RunningNode]]]:
+    """A steward plus ``members`` invited members, all running on 127.0.0.1, all admitted by
+    each other; ``properties`` go into the DNA (say, a replication factor)."""
+    steward_home = new_home(root / "steward")
+    steward_home.create_network("test-sites", None, properties)
+    async with trio.open_nursery() as nursery:
+        steward = await nursery.start(run_fast, steward_home, None, LOCAL)
+        homes = []
+        for index in range(members):
+            home = new_home(root / f"site-{index + 1}")
+            code = create_invite(steward_home, None, 1, 3600, steward.listen_addrs,
+                                 wall_clock_us())
+            join_network(home, None, code, wall_clock_us())
+            assert home.bootstrap() == steward.listen_addrs
+            homes.append(home)
+        nodes = [steward]
+        for home in homes:
+            nodes.append(await nursery.start(run_fast, home, None, LOCAL))
+        everyone = {n.agent for n in nodes}
+        await wait_until("every node admits every other",
+                         lambda: all(n.protocol.members == everyone for n in nodes))
+        try:
+            yield nursery, nodes
+        finally:
+            nursery.cancel_scope.cancel()

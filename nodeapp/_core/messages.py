@@ -41,8 +41,12 @@ class Kind(IntEnum):
     FETCH = 7  # send me these ops
     RECORDS = 8  # records answering a fetch or a sync
     WARRANT = 9  # proof that an agent broke the rules
-    GET = 10  # a record by action hash, or an agent's activity
-    GOT = 11  # answer to GET
+    GET = 10  # a record by action or entry hash, or a member's genesis by agent key
+    GOT = 11  # records answering GET, GET_LINKS or GET_ACTIVITY
+    GET_LINKS = 12  # live links of one type from a base
+    GET_ACTIVITY = 13  # an agent's chain of actions (no entries), from a seq on
+    CALL = 14  # run a remote-callable zome function on the receiver's node
+    CALLED = 15  # its output, or why it failed
 
 
 @dataclass(frozen=True)
@@ -133,12 +137,42 @@ class Got:
     records: tuple[Record, ...]
 
 
+@dataclass(frozen=True)
+class GetLinks:
+    base: bytes  # a tagged hash (kind byte + 32)
+    zome_index: int
+    link_type: int
+    tag_prefix: bytes = b""
+
+
+@dataclass(frozen=True)
+class GetActivity:
+    agent: bytes
+    start_seq: int = 0  # a long chain is read a frame at a time
+
+
+@dataclass(frozen=True)
+class Call:
+    zome: str
+    fn: str
+    payload: bytes  # canonical CBOR of the JSON-like input
+
+
+@dataclass(frozen=True)
+class Called:
+    ok: bool
+    value: bytes  # canonical CBOR of the output when ok, else the error as UTF-8 text
+
+
 Message = (Hello | Welcome | Refused | Publish | Receipts | SyncOffer | SyncReply | Fetch
-           | Records | Warrant | Get | Got)
+           | Records | Warrant | Get | Got | GetLinks | GetActivity | Call | Called)
+QUERIES = (Get, GetLinks, GetActivity, Call)  # asked on a request stream, answered on it
 _KIND_OF = {Hello: Kind.HELLO, Welcome: Kind.WELCOME, Refused: Kind.REFUSED,
             Publish: Kind.PUBLISH, Receipts: Kind.RECEIPTS, SyncOffer: Kind.SYNC_OFFER,
             SyncReply: Kind.SYNC_REPLY, Fetch: Kind.FETCH, Records: Kind.RECORDS,
-            Warrant: Kind.WARRANT, Get: Kind.GET, Got: Kind.GOT}
+            Warrant: Kind.WARRANT, Get: Kind.GET, Got: Kind.GOT, GetLinks: Kind.GET_LINKS,
+            GetActivity: Kind.GET_ACTIVITY, Call: Kind.CALL, Called: Kind.CALLED}
+NAME_CHARS_MAX = 64  # a zome or function name
 
 
 # --- field checks --------------------------------------------------------------------------
@@ -218,6 +252,14 @@ def _fields(message: Message) -> list[Any]:
     if isinstance(message, Warrant):
         return [message.kind, message.agent, [list(r) for r in message.proof], message.issuer,
                 message.signature]
+    if isinstance(message, GetLinks):
+        return [message.base, message.zome_index, message.link_type, message.tag_prefix]
+    if isinstance(message, GetActivity):
+        return [message.agent, message.start_seq]
+    if isinstance(message, Call):
+        return [message.zome, message.fn, message.payload]
+    if isinstance(message, Called):
+        return [message.ok, message.value]
     return [message.action_hash]
 
 
@@ -249,7 +291,8 @@ def decode_message(dna_hash: bytes, frame: bytes) -> Message:
 def _decode_fields(kind: Kind, f: list[Any]) -> Message:
     expected = {Kind.HELLO: 2, Kind.WELCOME: 2, Kind.REFUSED: 1, Kind.PUBLISH: 1,
                 Kind.RECEIPTS: 3, Kind.SYNC_OFFER: 5, Kind.SYNC_REPLY: 4, Kind.FETCH: 1,
-                Kind.RECORDS: 1, Kind.WARRANT: 5, Kind.GET: 1, Kind.GOT: 1}[kind]
+                Kind.RECORDS: 1, Kind.WARRANT: 5, Kind.GET: 1, Kind.GOT: 1,
+                Kind.GET_LINKS: 4, Kind.GET_ACTIVITY: 2, Kind.CALL: 3, Kind.CALLED: 2}[kind]
     if len(f) != expected:
         raise MalformedData(f"{kind.name} has {expected} fields, not {len(f)}")
     if kind == Kind.HELLO:
@@ -290,4 +333,21 @@ def _decode_fields(kind: Kind, f: list[Any]) -> Message:
     if kind == Kind.WARRANT:
         return Warrant(_int(f[0], 0, 1), _bytes(f[1], 32), _records(f[2]), _bytes(f[3], 32),
                        _bytes(f[4], 64))
+    if kind == Kind.GET_LINKS:
+        return GetLinks(_bytes(f[0], 33), _int(f[1], 0, 255), _int(f[2], 0, 255),
+                        _bytes(f[3], size_max=1024))
+    if kind == Kind.GET_ACTIVITY:
+        return GetActivity(_bytes(f[0], 32), _int(f[1], 0, 2**32 - 1))
+    if kind == Kind.CALL:
+        return Call(_name(f[0]), _name(f[1]), _bytes(f[2]))
+    if kind == Kind.CALLED:
+        if type(f[0]) is not bool:
+            raise MalformedData("CALLED's first field is true or false")
+        return Called(f[0], _bytes(f[1]))
     return Get(_bytes(f[0], 32))
+
+
+def _name(v: Any) -> str:
+    if type(v) is not str or not 0 < len(v) <= NAME_CHARS_MAX:
+        raise MalformedData(f"a zome or function name is 1-{NAME_CHARS_MAX} characters")
+    return v

@@ -7,58 +7,22 @@ them exactly as ``nodeapp join`` does. Every wait is bounded.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import trio
-from nodes import in_thread, new_home, wait_until
+from nodes import LOCAL, in_thread, network, new_home, run_fast, wait_until
 
 from nodeapp._core.actions import Create, Visibility, sign_action
 from nodeapp._core.canonical import encode
 from nodeapp._core.hashing import blake2b_256
 from nodeapp._core.ops import op_hash, op_types_for
 from nodeapp.conductor import make_signer, wall_clock_us
-from nodeapp.invites import create_invite, join_network
 from nodeapp.keystore import AgentKey, read_keystore
 from nodeapp.local_api import request_running_node
-from nodeapp.runtime import RunningNode, run_node
+from nodeapp.runtime import RunningNode
 from nodeapp.store import StagedRecord, Status
 from nodeapp.testing import iter_chain
 from zomes.example.integrity import Note
-
-LOCAL = ["/ip4/127.0.0.1/tcp/0"]
-TICK_MS = 50
-run_fast = functools.partial(run_node, tick_ms=TICK_MS)
-
-
-@asynccontextmanager
-async def network(root: Path, members: int) -> AsyncIterator[tuple[trio.Nursery,
-                                                                    list[RunningNode]]]:
-    """A steward plus ``members`` invited members, all running, all admitted by each other."""
-    steward_home = new_home(root / "steward")
-    steward_home.create_network("five-sites", None)
-    async with trio.open_nursery() as nursery:
-        steward = await nursery.start(run_fast, steward_home, None, LOCAL)
-        homes = []
-        for index in range(members):
-            home = new_home(root / f"site-{index + 1}")
-            code = create_invite(steward_home, None, 1, 3600, steward.listen_addrs,
-                                 wall_clock_us())
-            join_network(home, None, code, wall_clock_us())
-            assert home.bootstrap() == steward.listen_addrs
-            homes.append(home)
-        nodes = [steward]
-        for home in homes:
-            nodes.append(await nursery.start(run_fast, home, None, LOCAL))
-        everyone = {n.agent for n in nodes}
-        await wait_until("every node admits every other",
-                         lambda: all(n.protocol.members == everyone for n in nodes))
-        try:
-            yield nursery, nodes
-        finally:
-            nursery.cancel_scope.cancel()
 
 
 def invalid_note(node: RunningNode) -> tuple[bytes, bytes]:

@@ -118,3 +118,16 @@ def my_private_notes(api: ZomeApi) -> list[str]:
         if note is not None:
             out.append(note.text)
     return out
+
+
+@COORDINATOR.remote
+def private_note_count(api: ZomeApi) -> int:
+    """How many private notes I keep: a question any member may ask my node (``nodeapp call
+    --to``); the notes themselves stay here."""
+    return len(api.query("PrivateNote"))
+
+
+@COORDINATOR.function
+def chain_length_of(api: ZomeApi, ref: AgentRef) -> int:
+    """How many actions an agent's chain holds, as its activity authorities know it."""
+    return len(api.get_agent_activity(AgentPubKey.parse(ref.agent)))
