@@ -59,7 +59,13 @@ from nodeapp._core.messages import (
     decode_message,
     receipts_signed_bytes,
 )
-from nodeapp._core.ops import OpType, basis_of, op_hash, op_mask, op_types_for
+from nodeapp._core.ops import (
+    OpPlacement,
+    OpType,
+    op_mask,
+    op_placements,
+    op_types_for,
+)
 from nodeapp._core.reconcile import op_id
 from nodeapp.anti_entropy import AntiEntropy
 from nodeapp.conductor import Conductor, IngestReport
@@ -70,6 +76,8 @@ from nodeapp.store import Status
 from nodeapp.warrants import WARRANT_CHAIN_FORK, WARRANT_INVALID_OP, WARRANT_META, Warrants
 
 log = logging.getLogger("nodeapp.net")
+
+PLACEMENTS_CACHED_MAX = 16_384  # actions whose op placements are remembered
 
 
 
@@ -106,6 +114,7 @@ class NodeProtocol(AntiEntropy, Warrants, Queries):
         self._publish_queue: list[tuple[int, int, bytes]] = []
         self._publish_order = 0
         self._parked: dict[bytes, tuple[Record, int]] = {}
+        self._placement_cache: dict[bytes, tuple[OpPlacement, ...]] = {}
         # missing dependencies of parked records (action or entry hash) -> when last asked
         self._wanted: dict[bytes, int] = {}
         self._held: dict[int, tuple[int, bytes]] = {}  # op id -> (location, action hash)
@@ -153,12 +162,21 @@ class NodeProtocol(AntiEntropy, Warrants, Queries):
                 entry = self.conductor.store.get_entry(entry_hash)
             self._queue_publish(signed, entry, 0, receipted)
 
+    def _placements(self, signed: SignedAction) -> tuple[OpPlacement, ...]:
+        """:func:`op_placements`, memoised: a received action is filtered, judged, indexed
+        and receipted, and each step needs its ops' hashes and locations."""
+        cache = self._placement_cache
+        found = cache.get(signed.hash)
+        if found is None:
+            if len(cache) >= PLACEMENTS_CACHED_MAX:
+                cache.clear()
+            found = cache[signed.hash] = op_placements(signed.action, signed.hash)
+        return found
+
     def _index(self, signed: SignedAction, mask: int) -> None:
-        for op_type in op_types_for(signed.action):
+        for op_type, op_key, location in self._placements(signed):
             if mask >> op_type & 1:
-                basis = basis_of(op_type, signed.action, signed.hash)
-                self._held[op_id(op_hash(op_type, signed.hash))] = (
-                    location_of(basis[1:]), signed.hash)
+                self._held[op_id(op_key)] = (location, signed.hash)
         self._held_arrays = None
 
     # --- what I am responsible for --------------------------------------------------------
@@ -180,10 +198,9 @@ class NodeProtocol(AntiEntropy, Warrants, Queries):
 
     def held_op_types(self, signed: SignedAction) -> tuple[OpType, ...]:
         """The ops of an action this node is an authority for."""
-        ring = self._ring
-        return tuple(t for t in op_types_for(signed.action)
-                     if ring.is_authority(self.agent,
-                                          location_of(basis_of(t, signed.action, signed.hash)[1:])))
+        ring, agent = self._ring, self.agent
+        return tuple(t for t, _key, location in self._placements(signed)
+                     if ring.is_authority(agent, location))
 
     def _held_or_wanted(self, signed: SignedAction) -> tuple[OpType, ...]:
         """The ops of an action this node keeps: those it is an authority for, and the record
@@ -232,14 +249,11 @@ class NodeProtocol(AntiEntropy, Warrants, Queries):
     def _queue_publish(self, signed: SignedAction, entry: bytes | None, now_us: int,
                        receipted: dict[int, set[bytes]]) -> None:
         record: Record = (signed.action_bytes, signed.signature, entry)
-        for op_type in op_types_for(signed.action):
-            basis = basis_of(op_type, signed.action, signed.hash)
-            key = op_hash(op_type, signed.hash)
+        for op_type, key, location in self._placements(signed):
             self._publishing[key] = _PublishState(
                 record if op_type != OpType.REGISTER_AGENT_ACTIVITY else
                 (signed.action_bytes, signed.signature, None),
-                location_of(basis[1:]), set(receipted.get(op_type, ())), now_us, signed.hash,
-                op_type)
+                location, set(receipted.get(op_type, ())), now_us, signed.hash, op_type)
             self._schedule_publish(key, now_us)
 
     def _schedule_publish(self, key: bytes, when_us: int) -> None:
@@ -434,10 +448,11 @@ class NodeProtocol(AntiEntropy, Warrants, Queries):
         return []
 
     def _pending_authorities(self, state: _PublishState) -> list[bytes]:
-        """Authorities of the op (as the ring is now) that have not receipted it, sorted so a
-        seed replays the same order."""
-        return sorted(a for a in self._ring.authorities(state.location)
-                      if a != self.agent and a not in state.receipted)
+        """Authorities of the op (as the ring is now) that have not receipted it, in ring
+        order (a function of the members alone, so a seed replays the same order)."""
+        agent, receipted = self.agent, state.receipted
+        return [a for a in self._ring.authorities(state.location)
+                if a != agent and a not in receipted]
 
     def publish_pending(self) -> int:
         """How many of our ops still lack a receipt from some authority."""
@@ -526,10 +541,9 @@ class NodeProtocol(AntiEntropy, Warrants, Queries):
             if action_hash in fresh_set:
                 self._index(signed, mask)
             if receipts_to_author and signed.action.author != self.agent:
-                for op_type in op_types_for(signed.action):
-                    if mask >> op_type & 1:
-                        receipts.setdefault(signed.action.author, []).append(
-                            (op_hash(op_type, action_hash), 1))
+                mine = receipts.setdefault(signed.action.author, [])
+                mine.extend((op_key, 1) for op_type, op_key, _ in self._placements(signed)
+                            if mask >> op_type & 1)
         for author, items in receipts.items():
             for i in range(0, len(items), IDS_PER_FRAME_MAX):
                 out.append(Outgoing(author, self._receipts(tuple(items[i:i + IDS_PER_FRAME_MAX]))))

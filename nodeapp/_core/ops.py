@@ -137,3 +137,13 @@ def op_mask_for(action: Action) -> int:
 def ops_for_action(action: Action, action_hash: bytes) -> list[OpRef]:
     """All ops an action yields, StoreRecord first."""
     return [OpRef(t, action_hash, basis_of(t, action, action_hash)) for t in op_types_for(action)]
+
+
+OpPlacement = tuple[OpType, bytes, int]  # (op type, op hash, location of its basis)
+
+
+def op_placements(action: Action, action_hash: bytes) -> tuple[OpPlacement, ...]:
+    """Each op of an action with its hash and where it lives on the ring: what a node needs
+    to decide which ops it holds, index them and receipt them."""
+    return tuple((t, op_hash(t, action_hash), location_of(basis_of(t, action, action_hash)[1:]))
+                 for t in op_types_for(action))
