@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from random import Random
 
 import pytest
 
@@ -12,6 +13,7 @@ from nodeapp._core.hashing import blake2b_256
 from nodeapp._core.messages import Get, Hello, Publish, Refused, SyncOffer, decode_message
 from nodeapp.conductor import make_signer
 from nodeapp.errors import MalformedData
+from nodeapp.store import Status
 from sims.cluster import Cluster, _raw_note_bytes
 
 logging.getLogger("nodeapp").setLevel(logging.ERROR)
@@ -98,8 +100,6 @@ def test_a_difference_too_big_for_any_table_is_split_until_it_fits(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A newcomer missing more ops than the largest IBLT can peel still catches up: the
     region is halved until each half fits (here the largest table is made tiny)."""
-    from random import Random
-
     import nodeapp._core.reconcile as reconcile
     from nodeapp.keystore import AgentKey
     from nodeapp.testing import iter_chain
@@ -133,3 +133,37 @@ def test_a_difference_too_big_for_any_table_is_split_until_it_fits(
     assert a.held_op_ids() <= b.held_op_ids()
     for protocol in (a, b):
         protocol.conductor.store.close()
+
+
+def test_a_record_whose_dependency_is_missing_fetches_it_then_validates(
+        cluster: Cluster) -> None:
+    """An update arrives before the note it updates: the receiver parks it, asks the note's
+    authorities for the note, validates what comes back, and then accepts the update."""
+    author, judge = cluster.nodes[1], cluster.nodes[3]
+    assert author.protocol and judge.protocol
+    conductor = author.protocol.conductor
+    note = conductor.call("example", "create_note", {"title": "v1", "index_by_author": False})
+    update = conductor.call("example", "update_note", {"original": str(note), "title": "v2"})
+    store = conductor.store
+    found = store.get_action(update.raw)
+    assert found is not None
+    record = (found[0].action_bytes, found[0].signature,
+              store.get_entry(found[0].action.entry_hash_or_none))
+    now = cluster.net.now_us
+    asks = judge.protocol.on_message(author.agent, Publish((record,)), now)
+    gets = [o for o in asks if isinstance(o.message, Get)]
+    assert gets and all(o.message.action_hash == note.raw for o in gets)
+    assert all(o.peer in judge.protocol.ring.authorities(note.location) for o in gets)
+    assert judge.protocol.conductor.store.get_action(update.raw) is None  # parked, not stored
+    # asked again at once: no second GET (one per dependency per retry interval)
+    again = judge.protocol.on_message(author.agent, Publish((record,)), now)
+    assert not [o for o in again if isinstance(o.message, Get)]
+    # the author answers (it is an authority of its own note here); the judge validates it,
+    # then its next tick retries the parked update
+    answers = author.protocol.on_message(judge.agent, Get(note.raw), now)
+    for answer in answers:
+        judge.protocol.on_message(author.agent, answer.message, now)
+    judge.protocol.on_tick(now, Random(1))
+    for action_hash in (note.raw, update.raw):
+        held = judge.protocol.conductor.store.get_action(action_hash)
+        assert held is not None and held[1] == Status.VALID
