@@ -37,4 +37,4 @@ COORDINATORS: dict[str, ModuleType] = {
 }
 
 # The zomes a new production network's DNA holds, in index order.
-PRODUCTION_ZOMES: tuple[str, ...] = ("example",)
+PRODUCTION_ZOMES: tuple[str, ...] = ("example", "person", "resource", "governance", "facility")

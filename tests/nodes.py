@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import trio
+from pydantic import BaseModel
 
-from nodeapp.conductor import wall_clock_us
+from nodeapp._core.actions import Create, Visibility, sign_action
+from nodeapp._core.canonical import encode
+from nodeapp._core.hashing import blake2b_256
+from nodeapp.conductor import make_signer, wall_clock_us
 from nodeapp.home import NodeHome
 from nodeapp.invites import create_invite, join_network
 from nodeapp.runtime import RunningNode, run_node
+from nodeapp.store import StagedRecord
 
 LOCAL = ["/ip4/127.0.0.1/tcp/0"]
 TICK_MS = 50
@@ -34,6 +39,16 @@ async def wait_until(what: str, ok: Callable[[], bool], seconds: float = 20.0) -
         if ok():
             return
         await trio.sleep(0.02)
+    raise AssertionError(f"not within {seconds} s: {what}")
+
+
+async def eventually(what: str, check: Callable[[], Awaitable[bool]],
+                     seconds: float = 20.0) -> None:
+    """Await ``check()`` every 50 ms until it is true; fail after ``seconds``."""
+    with trio.move_on_after(seconds):
+        while not await check():
+            await trio.sleep(0.05)
+        return
     raise AssertionError(f"not within {seconds} s: {what}")
 
 
@@ -90,3 +105,26 @@ async def network(root: Path, members: int, properties: dict[str, Any] | None = 
             yield nursery, nodes
         finally:
             nursery.cancel_scope.cancel()
+
+
+def commit_unchecked(node: RunningNode, zome: str, entry_type: str, entry: BaseModel
+                     ) -> tuple[bytes, bytes]:
+    """Commit ``entry`` as a public Create on ``node``'s chain, bypassing the coordinator and
+    validation as a modified node could, then publish it like any record. Returns (action
+    hash, entry bytes)."""
+    conductor, store = node.conductor, node.conductor.store
+    head = store.chain_head(node.agent)
+    assert head is not None
+    found = store.get_action(head.hash)
+    assert found is not None
+    data = encode(entry.model_dump(mode="python"))
+    zome_index = conductor.dna.zome_index(zome)
+    type_index = conductor.dna.zomes[zome_index].entry_type_index(entry_type)
+    action = Create(node.agent, head.seq + 1, head.hash,
+                    max(wall_clock_us(), found[0].action.timestamp_us), zome_index, type_index,
+                    Visibility.PUBLIC, blake2b_256(data))
+    signed = sign_action(action, make_signer(conductor.key))
+    store.commit_own(node.agent, [StagedRecord(signed, data)], head)
+    conductor._head = None  # the conductor's cached head is stale now
+    assert node.publish_new_records() == 1
+    return signed.hash, data

@@ -284,7 +284,7 @@ def test_entry_type_with_the_wrong_visibility() -> None:
         with pytest.raises(SysValidationError) as caught:
             validate(signed, NOTE, entry)
         assert caught.value.rule == "entry_type"
-    unknown_zome = create_after(KEY, NOTE, note_bytes("x"), zome_index=1)
+    unknown_zome = create_after(KEY, NOTE, note_bytes("x"), zome_index=200)
     with pytest.raises(SysValidationError) as caught:
         validate(unknown_zome, NOTE, note_bytes("x"))
     assert caught.value.rule == "entry_type"
@@ -292,7 +292,7 @@ def test_entry_type_with_the_wrong_visibility() -> None:
 
 def test_link_type_in_an_unknown_zome() -> None:
     with pytest.raises(SysValidationError) as caught:
-        validate(link_after(NOTE, zome_index=1), NOTE)
+        validate(link_after(NOTE, zome_index=200), NOTE)
     assert caught.value.rule == "link_type"
 
 

@@ -10,40 +10,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import trio
-from nodes import LOCAL, in_thread, network, new_home, run_fast, wait_until
+from nodes import LOCAL, commit_unchecked, in_thread, network, new_home, run_fast, wait_until
 
-from nodeapp._core.actions import Create, Visibility, sign_action
-from nodeapp._core.canonical import encode
-from nodeapp._core.hashing import blake2b_256
 from nodeapp._core.ops import op_hash, op_types_for
-from nodeapp.conductor import make_signer, wall_clock_us
+from nodeapp.conductor import wall_clock_us
 from nodeapp.keystore import AgentKey, read_keystore
 from nodeapp.local_api import request_running_node
 from nodeapp.runtime import RunningNode
-from nodeapp.store import StagedRecord, Status
+from nodeapp.store import Status
 from nodeapp.testing import iter_chain
 from zomes.example.integrity import Note
 
 
 def invalid_note(node: RunningNode) -> tuple[bytes, bytes]:
-    """Commit a Note with an empty title on ``node``'s chain, bypassing the coordinator and
-    validation as a modified node could, then publish it like any record. Returns (action
-    hash, entry)."""
-    conductor, store = node.conductor, node.conductor.store
-    head = store.chain_head(node.agent)
-    assert head is not None
-    found = store.get_action(head.hash)
-    assert found is not None
+    """A Note with an empty title, committed and published bypassing the coordinator."""
     # model_construct skips pydantic's checks: what a modified coordinator could write
-    entry = encode(Note.model_construct(title="", body="").model_dump(mode="python"))
-    action = Create(node.agent, head.seq + 1, head.hash,
-                    max(wall_clock_us(), found[0].action.timestamp_us), 0, 0, Visibility.PUBLIC,
-                    blake2b_256(entry))
-    signed = sign_action(action, make_signer(conductor.key))
-    store.commit_own(node.agent, [StagedRecord(signed, entry)], head)
-    conductor._head = None  # the conductor's cached head is stale now
-    assert node.publish_new_records() == 1
-    return signed.hash, entry
+    return commit_unchecked(node, "example", "Note", Note.model_construct(title="", body=""))
 
 
 async def test_five_nodes_share_notes_and_warrant_an_invalid_author(tmp_path: Path) -> None:

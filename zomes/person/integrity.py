@@ -35,10 +35,9 @@ Rules (rule names prefix every refusal):
   ``AllPersons`` and ``PromotionRequests`` at their anchors, ``AgentToRoles`` at an agent key;
   links point at actions; only a link's creator deletes it (``person.only_owner_modifies``).
 * ``person.grant_expiry_max_30_days`` (:func:`grant_expiry_problem`): a grant expires after its
-  action's timestamp and at most 30 days later. ``validate`` applies it when it is shown the
-  grant, but nodeapp's dispatcher shows ``validate`` no private entry content (not even on the
-  author's node), so today it is enforced where the grant is used: the owner's node applies it
-  in ``get_private_data_with_capability`` and never answers with a grant that breaks it.
+  action's timestamp and at most 30 days later. A grant is private, so only its author's node
+  (the one place it exists) can judge it: it refuses to commit a grant that breaks the rule,
+  and ``get_private_data_with_capability`` applies the rule again before answering with one.
 """
 
 from __future__ import annotations

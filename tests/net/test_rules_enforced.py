@@ -1,0 +1,76 @@
+"""Nondominium rules enforced by peers, with real nodes on 127.0.0.1 (replication factor 2, so
+most nodes hold nothing of a given record and read it over the network):
+
+* a promotion request and its approval travel: the steward approves a request it holds nothing
+  of, and any node then sees the new role, reading role, links and evidence from authorities;
+* the authorities of an entry that cites evidence it does not hold fetch that evidence and
+  validate it before judging the entry;
+* a node that bypasses its coordinator and gives itself a role is refused by the authorities,
+  warranted and blocked by every honest node.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import trio
+from nodes import commit_unchecked, eventually, network, wait_until
+
+from nodeapp._core.hashing import ActionHash, AgentPubKey
+from nodeapp.runtime import RunningNode
+from nodeapp.store import Status
+from zomes.person.integrity import PersonRole, Role
+
+PROPERTIES = {"replication_factor": 2}
+
+
+def valid_at(node: RunningNode, action_hash: bytes) -> bool:
+    found = node.conductor.store.get_action(action_hash)
+    return found is not None and found[1] == Status.VALID
+
+
+async def test_roles_travel_and_a_self_given_role_is_warranted(tmp_path: Path) -> None:
+    with trio.fail_after(120):
+        async with network(tmp_path, 6, PROPERTIES) as (_, nodes):
+            steward, member, bad, *others = nodes
+            member_key = str(AgentPubKey(member.agent))
+
+            # the member asks to become accountable; the steward approves it, reading the
+            # request from the network, and the approval cites the request as evidence
+            request = ActionHash.parse(await member.zome_call(
+                "person", "request_role_promotion", {"justification": "runs the CNC shop"}))
+            await wait_until("the request reaches its authorities", lambda: sum(
+                valid_at(n, request.raw) for n in nodes) >= 2)
+            approval = ActionHash.parse(await steward.zome_call(
+                "person", "promote_agent_to_accountable", {"agent": member_key}))
+            holders = steward.protocol.ring.authorities(approval.location)
+            await wait_until("the approval's authorities validated it (fetching the request "
+                             "it cites where they lacked it)", lambda: all(
+                                 valid_at(n, approval.raw) for n in nodes if n.agent in holders))
+
+            # any node, whether or not it holds any of it, then sees the role (once the
+            # role's index link has reached the authorities of the member's key)
+            for node in others:
+                async def sees_role(node: RunningNode = node) -> bool:
+                    return await node.zome_call("person", "has_person_role_capability", {
+                        "agent": member_key, "role": "AccountableAgent"}) is True
+
+                await eventually("every node sees the member's new role", sees_role)
+                assert await node.zome_call("person", "has_person_role_capability", {
+                    "agent": member_key, "role": "Repair"}) is False
+
+            # a modified node gives itself PrimaryAccountableAgent, bypassing its coordinator
+            forged = PersonRole(agent=str(AgentPubKey(bad.agent)),
+                                role=Role.PrimaryAccountableAgent)
+            bad_hash, _ = commit_unchecked(bad, "person", "PersonRole", forged)
+            honest = [n for n in nodes if n is not bad]
+            await wait_until("every honest node blocks the author of the self-given role",
+                             lambda: all(bad.agent in n.protocol.blocked
+                                         and bad.agent in n.protocol.warrants for n in honest),
+                             seconds=60)
+            for node in honest:
+                assert not valid_at(node, bad_hash)
+            # and nobody believes the role it gave itself
+            assert await others[0].zome_call("person", "has_person_role_capability", {
+                "agent": str(AgentPubKey(bad.agent)),
+                "role": "PrimaryAccountableAgent"}) is False
