@@ -1,6 +1,7 @@
 """A small network for facility tests: a steward, a makerspace, a PrimaryAccountableAgent
 verifier and a plain member, each on its own node (real SQLite files), plus raw coordinators
-that write what the real coordinators never would, to show that validation refuses it."""
+that write what the real coordinators never would, to show that validation refuses it
+(``zome_testing.forge`` signs their records outside any conductor, for peers to refuse)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from typing import Any
 
 from builders import FakeClock, build_conductor, build_dna, export_chain, with_coordinator
 from pydantic import BaseModel, ConfigDict
+from zome_testing import sync_chains
 
 from nodeapp._core.hashing import ActionHash, AgentPubKey, parse_hash
 from nodeapp.conductor import Conductor
 from nodeapp.coordinator import Coordinator
 from nodeapp.keystore import generate_agent_key
-from nodeapp.zome_api import Scratch, ZomeApi
+from nodeapp.zome_api import ZomeApi
 from zomes.facility import coordinator as facility_coordinator
 from zomes.facility.integrity import ZOME, Facility, FacilityVerification
 from zomes.person.integrity import ZOME as PERSON_ZOME
@@ -128,17 +130,7 @@ class Net:
 
     def sync(self) -> None:
         """Every node receives every other node's chain; all of it must be accepted."""
-        for _round in range(3):  # later records may cite earlier ones of another chain
-            pending = False
-            for dst in self.nodes:
-                for src in self.nodes:
-                    if src is not dst:
-                        report = dst.ingest(export_chain(src))
-                        assert report.rejected == [], report.rejected
-                        pending = pending or bool(report.unresolved)
-            if not pending:
-                return
-        raise AssertionError("records still unresolved after three rounds")
+        sync_chains(self.nodes)
 
 
 def agent_str(node: Conductor) -> str:
@@ -196,31 +188,3 @@ def judge(node: Conductor, fn: str, facility: str, evidence: str | None = None,
     """Call one of verify/suspend/revoke_facility."""
     return node.call_json("facility", fn, {"facility": facility, "reason": reason,
                                            "role_evidence": evidence})
-
-
-# --- records signed outside any conductor, as a modified node could --------------------
-
-
-def forge(node: Conductor, fn: str, payload: Any, zome: str = "facility"
-          ) -> list[tuple[bytes, bytes, bytes | None]]:
-    """Run ``zome.fn`` on ``node``'s chain without validating or committing what it writes:
-    the records, signed by ``node``'s agent, as a modified node would publish them."""
-    head = node.store.chain_head(node.agent)
-    assert head is not None
-    found = node.store.get_action(head.hash)
-    assert found is not None
-    function = node.coordinator(zome).get(fn)
-    index = node.dna.zome_index(zome)
-    scratch = Scratch(head, found[0].action.timestamp_us)
-    api = ZomeApi(zome=node.dna.zomes[index], zome_index=index, agent=node.agent,
-                  sign=node.sign, now_us=node.clock_us(), store=node.store, scratch=scratch,
-                  all_zomes=node.dna.zomes, dna_properties=node.dna.manifest.properties)
-    function.fn(api, function.parse_input(payload))
-    return [(r.signed.action_bytes, r.signed.signature, r.entry) for r in scratch.records]
-
-
-def refused_by_peer(peer: Conductor, items: list[tuple[bytes, bytes, bytes | None]]) -> str:
-    """Offer forged records to ``peer``; the one reason it rejected them for (all rejected)."""
-    report = peer.ingest(items)
-    assert report.stored == 0 and report.rejected, report
-    return report.rejected[0][1]

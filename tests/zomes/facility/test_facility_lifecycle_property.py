@@ -10,7 +10,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from facility_net import Net, build_net, export_chain, facility_input
+from builders import export_chain
+from facility_net import Net, build_net, facility_input
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -8,15 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from facility_net import (
-    Net,
-    agent_str,
-    certification,
-    facility_input,
-    forge,
-    judge,
-    refused_by_peer,
-)
+from facility_net import Net, agent_str, certification, facility_input, judge
+from zome_testing import forge, refused_by_peer
 
 from nodeapp._core.hashing import ActionHash
 from nodeapp.conductor import Conductor
@@ -179,7 +172,7 @@ def test_rule_refuses_on_the_authors_node_and_at_peers(world: World, case: Case)
         author.call_json("facility", case.fn, payload)
     assert caught.value.detail.startswith(case.rule + ": "), caught.value.detail
     assert author.store.counts() == before
-    forged = forge(author, case.fn, payload)
+    forged = forge(author, case.fn, payload, "facility")
     for peer in world.net.nodes:
         if peer is not author:
             assert case.rule + ": " in refused_by_peer(peer, forged)
@@ -191,8 +184,8 @@ def test_link_deletes_are_refused(world: World) -> None:
     ref = {"action": str(ActionHash(link.hash))}
     with pytest.raises(AppValidationError, match="facility.no_deletes: "):
         net.maker.call_json("facility", "delete_link", ref)
-    assert "facility.no_deletes: " in refused_by_peer(net.stella,
-                                                      forge(net.maker, "delete_link", ref))
+    forged = forge(net.maker, "delete_link", ref, "facility")
+    assert "facility.no_deletes: " in refused_by_peer(net.stella, forged)
 
 
 def test_a_revoked_facility_stays_revoked(world: World) -> None:
@@ -202,7 +195,7 @@ def test_a_revoked_facility_stays_revoked(world: World) -> None:
     for fn in ("verify_facility", "suspend_facility", "revoke_facility"):
         with pytest.raises(AppValidationError, match="facility.revoked_is_final: "):
             judge(net.vera, fn, world.facility, net.vera_role)
-        forged = forge(net.vera, fn, judging(world, net.vera_role))
+        forged = forge(net.vera, fn, judging(world, net.vera_role), "facility")
         assert "facility.revoked_is_final: " in refused_by_peer(net.mallory, forged)
     # a fork that follows an older judgement is valid by itself, but never undoes revocation
     fork = net.vera.call_json("facility", "write_verification", verdict(world))

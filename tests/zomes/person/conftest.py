@@ -12,11 +12,11 @@ from builders import (
     FakeClock,
     build_conductor,
     build_dna,
-    export_chain,
     sign,
     with_coordinator,
 )
 from pydantic import BaseModel
+from zome_testing import refused_by_peer, sync_chains
 
 from dna import LoadedDna
 from nodeapp._core.actions import Create, Delete, SignedAction, Update
@@ -167,17 +167,7 @@ def key_of(node: Conductor) -> str:
 
 def sync(*nodes: Conductor) -> None:
     """Every node receives every other node's chain (public entries); all must be stored."""
-    for _round in range(len(nodes) + 1):
-        pending = False
-        for src in nodes:
-            for dst in nodes:
-                if dst is not src:
-                    report = dst.ingest(export_chain(src))
-                    assert report.rejected == [], report.rejected
-                    pending = pending or bool(report.unresolved)
-        if not pending:
-            return
-    raise AssertionError("records stayed unresolved after syncing")
+    sync_chains(nodes, rounds=len(nodes) + 1)
 
 
 def head_of(node: Conductor) -> SignedAction:
@@ -229,7 +219,4 @@ def peer_refusal(author: Conductor, peer: Conductor,
     (without the ``app: `` stage prefix, so it starts with the rule's name)."""
     sync(author, peer)
     signed, entry = forged
-    report = peer.ingest([(signed.action_bytes, signed.signature, entry)])
-    assert report.stored == 0 and report.unresolved == [], report
-    assert [h for h, _ in report.rejected] == [signed.hash]
-    return report.rejected[0][1].removeprefix("app: ")
+    return refused_by_peer(peer, [(signed.action_bytes, signed.signature, entry)])

@@ -14,6 +14,7 @@ from conftest import (
     peer_refusal,
     sync,
 )
+from zome_testing import forge, refused_by_peer
 
 from nodeapp._core.actions import CreateLink, DeleteLink
 from nodeapp._core.hashing import ActionHash, AgentPubKey
@@ -121,9 +122,13 @@ def test_an_update_keeps_the_entry_type(alice: Conductor, bob: Conductor) -> Non
 def test_index_links_start_at_their_own_base(alice: Conductor, bob: Conductor,
                                              link_type: str) -> None:
     bob.call_json("person", "create_person", {"name": "Bob"})
+    link = {"agent": key_of(alice), "link_type": link_type}
     with pytest.raises(AppValidationError) as caught:
-        bob.call_json("person", "raw_link", {"agent": key_of(alice), "link_type": link_type})
+        bob.call_json("person", "raw_link", link)
     assert caught.value.detail.startswith("person.link_base: ")
+    sync(alice, bob)
+    forged = forge(bob, "raw_link", link, "person")
+    assert refused_by_peer(alice, forged).startswith("person.link_base: ")
 
 
 def test_role_links_start_at_an_agent_and_point_at_an_action(bob: Conductor) -> None:
