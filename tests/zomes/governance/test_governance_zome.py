@@ -9,6 +9,7 @@ from nondominium_net import DAY_US, Net
 from nodeapp._core.hashing import ActionHash
 from nodeapp.errors import AppValidationError, ZomeCallError
 from zomes.governance.models import (
+    Claim,
     Commitment,
     EconomicEvent,
     EconomicProcess,
@@ -105,9 +106,13 @@ def test_claim_of_a_mismatched_event(net: Net, resource: str) -> None:
     net.sync()
     other = net.call("carol", "governance", "log_economic_event", {
         "action": "use", "receiver": net.agent("carol"), "provider": net.agent("carol")})
-    with pytest.raises(AppValidationError, match="governance.fulfills_commitment"):
-        net.call("carol", "governance", "claim_commitment",
-                 {"commitment": commitment, "fulfilled_by": other})
+    net.refused_call("carol", "claim_commitment",
+                     {"commitment": commitment, "fulfilled_by": other},
+                     "governance.fulfills_commitment", zome="governance")
+    net.refused_everywhere("carol", "governance", Claim(fulfills=other, fulfilled_by=other),
+                           "governance.fulfills_commitment: a claim cites a Commitment")
+    net.refused_everywhere("dave", "governance", Claim(fulfills=commitment, fulfilled_by=other),
+                           "governance.author_is_party: only a party of the commitment")
 
 
 # --- validation receipts and k-of-n validations ---------------------------------------------
@@ -258,6 +263,20 @@ def test_scheme(net: Net, resource: str, case: str, message: str) -> None:
                            f"governance.scheme: {message}")
 
 
+def test_a_validation_update_keeps_resource_and_scheme(net: Net, resource: str) -> None:
+    carol, dave, _ = _receipts(net, resource)
+    pending = net.validation("bob", resource, [carol])
+    changed = ResourceValidation(resource=resource, scheme="1-of-3", receipts=(carol, dave),
+                                 status="Approved")
+    net.refused_everywhere("bob", "governance", changed,
+                           "governance.scheme: an update keeps the resource and scheme",
+                           original=pending)
+    kept = changed.model_copy(update={"scheme": "2-of-3"})
+    net.call("bob", "resource", "write_raw", {"zome": "governance", "entry": kept,
+                                              "original": pending})
+    net.sync()  # every peer accepts the same update keeping its scheme
+
+
 def test_process_requires_role(net: Net, resource: str) -> None:
     unclaimed = EconomicProcess(process_type=ProcessType.Repair, resource=resource)
     net.refused_everywhere("bob", "governance", unclaimed, "governance.process_requires_role")
@@ -269,8 +288,8 @@ def test_append_only(net: Net, resource: str) -> None:
     net.refused_everywhere("bob", "governance", event(net, "bob", "carol", note="edited"),
                            "governance.append_only: a EconomicEvent is never updated",
                            original=logged)
-    with pytest.raises(AppValidationError, match="governance.append_only"):
-        net.call("bob", "resource", "delete_raw", {"action": logged})
+    net.refused_call("bob", "delete_raw", {"action": logged},
+                     "governance.append_only: governance records are never deleted")
 
 
 def test_only_a_links_creator_deletes_it(net: Net, resource: str) -> None:
@@ -278,5 +297,11 @@ def test_only_a_links_creator_deletes_it(net: Net, resource: str) -> None:
         "action": "transfer", "receiver": net.agent("carol"), "resource_inventoried_as": resource})
     net.sync()
     link = list(net["carol"].store.chain(net["bob"].agent))[-1][0]
-    with pytest.raises(AppValidationError, match="governance.append_only: only a link's creator"):
-        net.call("carol", "resource", "delete_link_raw", {"action": str(ActionHash(link.hash))})
+    net.refused_call("carol", "delete_link_raw", {"action": str(ActionHash(link.hash))},
+                     "governance.append_only: only a link's creator deletes it")
+
+
+def test_link_target(net: Net, resource: str) -> None:
+    net.refused_call("bob", "link_raw", {
+        "zome": "governance", "base": resource, "target": net.agent("carol"),
+        "link_type": "ResourceToEvents"}, "governance.link_target")

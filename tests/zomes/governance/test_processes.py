@@ -82,3 +82,22 @@ def test_a_process_cannot_start_on_a_pending_resource(net: Net) -> None:
     with pytest.raises(ZomeCallError, match="PendingValidation resource cannot become Reserved"):
         net.call("bob", "governance", "initiate_economic_process",
                  {"process_type": "Use", "resource": resource})
+
+
+def test_completing_a_process_keeps_its_type_and_resource(net: Net) -> None:
+    resource = active_resource(net)
+    started = net.call("bob", "governance", "initiate_economic_process",
+                       {"process_type": "Use", "resource": resource})
+    initiated = net.entry_at("bob", started["process"], "governance")
+    assert isinstance(initiated, EconomicProcess)
+    other = net.resource("bob", net.entry_at("bob", resource).specification)  # type: ignore[attr-defined]
+    moved = initiated.model_copy(update={"status": "Completed", "resource": other})
+    net.refused_everywhere("bob", "governance", moved, "governance.process_requires_role: "
+                           "completing a process updates an Initiated process",
+                           original=started["process"])
+    done = net.call("bob", "governance", "complete_economic_process",
+                    {"process": started["process"]})
+    again = initiated.model_copy(update={"status": "Completed"})
+    net.refused_everywhere("bob", "governance", again, "governance.process_requires_role: "
+                           "completing a process updates an Initiated process",
+                           original=done["process"])

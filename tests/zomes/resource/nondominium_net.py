@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import FakeClock, build_conductor, build_dna, export_chain, sign, with_coordinator
+from builders import FakeClock, build_conductor, build_dna, export_chain, with_coordinator
 from pydantic import BaseModel
+from zome_testing import forge, refused_by_peer
 
-from nodeapp._core.actions import Create, Update, Visibility
-from nodeapp._core.hashing import ActionHash, AgentPubKey, blake2b_256
-from nodeapp._core.integrity import decode_entry, encode_entry
+from nodeapp._core.hashing import ActionHash, AgentPubKey, parse_hash
+from nodeapp._core.integrity import decode_entry
 from nodeapp.conductor import Conductor
 from nodeapp.coordinator import Coordinator
 from nodeapp.errors import AppValidationError
@@ -47,6 +47,22 @@ class RawDelete(BaseModel):
 def delete_raw(api: ZomeApi, target: RawDelete) -> ActionHash:
     """Delete any entry without a coordinator check."""
     return api.delete_entry(ActionHash.parse(target.action))
+
+
+class RawLink(BaseModel):
+    """A link of ``link_type`` of ``zome`` from ``base`` to ``target`` (any printable hashes)."""
+
+    zome: str
+    base: str
+    target: str
+    link_type: str
+
+
+@RAW.function
+def link_raw(api: ZomeApi, link: RawLink) -> ActionHash:
+    """Create any link without a coordinator check."""
+    return api.zome(link.zome).create_link(parse_hash(link.base), parse_hash(link.target),
+                                           link.link_type)
 
 
 @RAW.function
@@ -153,39 +169,25 @@ class Net:
 
     # --- rule-breaking writes ----------------------------------------------------------
 
-    def forge(self, name: str, zome: str, entry: BaseModel, original: str | None = None
-              ) -> tuple[bytes, bytes, bytes]:
-        """A record of ``entry`` signed by ``name`` outside any conductor, after its chain
-        head: what a modified node would publish."""
-        node = self.nodes[name]
-        head = list(node.store.chain(node.agent))[-1][0]
-        integrity = _ZOMES[zome]
-        type_index = next(i for i, d in enumerate(integrity.entry_defs) if d.model is type(entry))
-        data = encode_entry(entry)
-        fields = (node.agent, head.action.seq + 1, head.hash, head.action.timestamp_us + 1,
-                  self.dna.zome_index(zome), type_index, Visibility.PUBLIC, blake2b_256(data))
-        if original is None:
-            action = Create(*fields)
-        else:
-            old = node.store.get_action(ActionHash.parse(original).raw)
-            assert old is not None
-            action = Update(*fields, old[0].hash, old[0].action.entry_hash)
-        signed = sign(action, node.key)
-        return signed.action_bytes, signed.signature, data
+    def refused_call(self, name: str, fn: str, payload: Any, rule: str, *,
+                     zome: str = "resource", peer: str = "alice") -> str:
+        """``name``'s own node refuses ``zome.fn(payload)`` and ``peer`` refuses the records
+        it writes, signed by ``name`` outside any conductor, both naming ``rule``; returns the
+        peer's reason."""
+        self.sync()
+        with pytest.raises(AppValidationError) as caught:
+            self.nodes[name].call(zome, fn, payload)
+        assert rule in str(caught.value), caught.value
+        reason = refused_by_peer(self.nodes[peer], forge(self.nodes[name], fn, payload, zome))
+        assert rule in reason, reason
+        return reason
 
     def refused_everywhere(self, name: str, zome: str, entry: BaseModel, rule: str,
                            original: str | None = None, peer: str = "alice") -> str:
-        """``name``'s own node refuses to write ``entry`` and ``peer`` refuses the forged
-        record, both naming ``rule``; returns the peer's reason."""
-        self.sync()
-        with pytest.raises(AppValidationError) as caught:
-            self.nodes[name].call("resource", "write_raw", RawWrite(
-                zome=zome, entry=entry, original=original))
-        assert rule in str(caught.value), caught.value
-        report = self.nodes[peer].ingest([self.forge(name, zome, entry, original)])
-        assert report.stored == 0 and len(report.rejected) == 1, report
-        assert rule in report.rejected[0][1], report.rejected
-        return report.rejected[0][1]
+        """``name``'s own node refuses to write ``entry`` (an entry of ``zome``) and ``peer``
+        refuses the forged record, both naming ``rule``; returns the peer's reason."""
+        return self.refused_call(name, "write_raw", RawWrite(zome=zome, entry=entry,
+                                                             original=original), rule, peer=peer)
 
     def entry_at(self, name: str, action: str, zome: str = "resource") -> BaseModel:
         """The entry an action wrote, as ``name``'s node holds it."""

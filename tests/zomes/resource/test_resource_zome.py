@@ -12,6 +12,8 @@ from nondominium_net import (
     rule,
 )
 
+from nodeapp._core.actions import CreateLink
+from nodeapp._core.hashing import ActionHash
 from nodeapp.errors import AppValidationError, ZomeCallError
 from zomes.resource.models import (
     EconomicResource,
@@ -197,11 +199,10 @@ def test_custody_needs_receiver_role_and_accepted_commitment(net: Net) -> None:
     net.sync()
     assert net.call("bob", "governance", "validate_agent_for_custodianship", {
         "agent": net.agent("carol"), "resource": resource})["valid"] is False
-    with pytest.raises(AppValidationError, match="custody_requires_role_and_commitment: "
-                                                 "has_role\\(receiver, Transport\\) failed"):
-        net.call("bob", "resource", "transfer_custody", {
-            "resource": resource, "new_custodian": net.agent("carol"),
-            "commitment": commitment})
+    net.refused_call("bob", "transfer_custody", {
+        "resource": resource, "new_custodian": net.agent("carol"), "commitment": commitment},
+        "resource.governance_rule: custody_requires_role_and_commitment: "
+        "has_role(receiver, Transport) failed")
     net.give_role("carol", "Transport")
     assert net.call("bob", "governance", "validate_agent_for_custodianship", {
         "agent": net.agent("carol"), "resource": resource})["valid"] is True
@@ -216,17 +217,22 @@ def test_custody_needs_receiver_role_and_accepted_commitment(net: Net) -> None:
 def test_activation_rule_can_ask_for_more_validators(net: Net) -> None:
     three = rule("activation", library.validations_required(3, "AccountableAgent"))
     resource = net.resource("bob", net.specification("bob", [three]))
-    with pytest.raises(AppValidationError, match="validations_required: count\\(validators."
-                                                 "AccountableAgent\\) >= 3 failed"):
-        net.activate("bob", resource)
+    net.sync()
+    receipts = [net.receipt(v, resource, stage="Active") for v in ("carol", "dave")]
+    net.sync()
+    validation = net.validation("bob", resource, receipts)
+    net.refused_call("bob", "update_resource_state", {
+        "resource": resource, "new_state": "Active", "evidence": [validation]},
+        "resource.governance_rule: validations_required: count(validators.AccountableAgent) "
+        ">= 3 failed")
 
 
 def test_quality_validation_at_each_stage(net: Net) -> None:
     resource = net.resource("bob", net.specification("bob", [QUALITY_EACH_STAGE]))
     net.activate("bob", resource)  # the validators' receipts are for stage Active
-    with pytest.raises(AppValidationError, match="quality_validation_each_stage"):
-        net.call("bob", "resource", "update_resource_state",
-                 {"resource": resource, "new_state": "Reserved"})
+    net.refused_call("bob", "update_resource_state",
+                     {"resource": resource, "new_state": "Reserved"},
+                     "resource.governance_rule: quality_validation_each_stage")
     net.sync()
     receipt = net.receipt("carol", resource, stage="Reserved")
     net.sync()
@@ -370,7 +376,38 @@ def test_evidence_must_be_about_this_resource(net: Net) -> None:
                            original=version)
 
 
-def test_a_resource_is_never_deleted(net: Net) -> None:
+def test_no_delete(net: Net) -> None:
+    spec = net.specification("bob")
+    resource = net.resource("bob", spec)
+    net.refused_call("bob", "delete_raw", {"action": resource},
+                     "resource.no_delete: a resource is retired, never deleted")
+    net.refused_call("carol", "delete_raw", {"action": spec},
+                     "resource.no_delete: only a specification's or rule's author deletes it")
+    net.sync()
+    index = next(s for s, _ in net["carol"].store.chain(net["bob"].agent)
+                 if isinstance(s.action, CreateLink)
+                 and s.action.zome_index == net.dna.zome_index("resource"))
+    net.refused_call("carol", "delete_link_raw", {"action": str(ActionHash(index.hash))},
+                     "resource.no_delete: only a link's creator deletes it")
+    # the author may delete their own specification
+    net.call("bob", "resource", "delete_raw", {"action": spec})
+    net.sync()
+
+
+def test_only_the_author_changes_a_specification(net: Net) -> None:
+    spec = net.specification("bob")
+    net.sync()
+    copy = net.entry_at("carol", spec)
+    net.refused_everywhere("carol", "resource", copy, "resource.no_delete: only a "
+                           "specification's or rule's author changes it", original=spec)
+
+
+def test_link_target(net: Net) -> None:
     resource = net.resource("bob", net.specification("bob"))
-    with pytest.raises(AppValidationError, match="resource.no_delete"):
-        net.call("bob", "resource", "delete_raw", {"action": resource})
+    net.refused_call("bob", "link_raw", {
+        "zome": "resource", "base": net.agent("bob"), "target": net.agent("carol"),
+        "link_type": "CustodianToResources"}, "resource.link_target")
+    # a link to an action is fine
+    net.call("bob", "resource", "link_raw", {
+        "zome": "resource", "base": net.agent("bob"), "target": resource,
+        "link_type": "CustodianToResources"})
