@@ -6,20 +6,27 @@ most nodes hold nothing of a given record and read it over the network):
 * the authorities of an entry that cites evidence it does not hold fetch that evidence and
   validate it before judging the entry;
 * a node that bypasses its coordinator and gives itself a role is refused by the authorities,
-  warranted and blocked by every honest node.
+  warranted and blocked by every honest node;
+* so is a node that creates a resource directly in state Active (resource.created_pending),
+  and one that validates its own specification (governance.no_self_validation): the
+  authorities fetch the specification each cites before judging it.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 import trio
 from nodes import commit_unchecked, eventually, network, wait_until
 
 from nodeapp._core.hashing import ActionHash, AgentPubKey
 from nodeapp.runtime import RunningNode
 from nodeapp.store import Status
+from zomes.governance.models import ValidationReceipt
 from zomes.person.integrity import PersonRole, Role
+from zomes.resource.models import EconomicResource, ResourceState
 
 PROPERTIES = {"replication_factor": 2}
 
@@ -74,3 +81,51 @@ async def test_roles_travel_and_a_self_given_role_is_warranted(tmp_path: Path) -
             assert await others[0].zome_call("person", "has_person_role_capability", {
                 "agent": str(AgentPubKey(bad.agent)),
                 "role": "PrimaryAccountableAgent"}) is False
+
+
+async def test_resource_and_governance_rule_breakers_are_warranted(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="nodeapp.net")
+    with trio.fail_after(60):
+        async with network(tmp_path, 4, PROPERTIES) as (_, nodes):
+            steward, member, active_maker, self_validator, reader = nodes
+            spec = await member.zome_call("resource", "create_resource_specification", {
+                "name": "sensor kit", "default_unit": "each"})
+            own_spec = await self_validator.zome_call(
+                "resource", "create_resource_specification", {"name": "my kit"})
+            # honest use first: the member's resource is accepted and readable anywhere
+            honest = await member.zome_call("resource", "create_economic_resource",
+                                            {"specification": spec, "quantity": 2})
+
+            async def reader_sees_honest() -> bool:
+                found = await reader.zome_call("resource", "get_economic_resource",
+                                               {"resource": honest})
+                return found is not None and found["state"] == "PendingValidation"
+
+            await eventually("a node that holds nothing of it reads the honest resource",
+                             reader_sees_honest)
+
+            # two modified nodes bypass their coordinators: a resource born Active (skipping
+            # its k-of-n validation) and a receipt validating what its author wrote
+            born_active = EconomicResource(
+                specification=spec, quantity=1, unit="each",
+                custodian=str(AgentPubKey(active_maker.agent)), state=ResourceState.Active)
+            resource_hash, _ = commit_unchecked(active_maker, "resource", "EconomicResource",
+                                                born_active)
+            receipt = ValidationReceipt(validated_item=own_spec, validation_type="quality",
+                                        approved=True)
+            receipt_hash, _ = commit_unchecked(self_validator, "governance",
+                                               "ValidationReceipt", receipt)
+            bad = (active_maker, self_validator)
+            honest_nodes = [n for n in nodes if n not in bad]
+            await wait_until("every honest node warrants and blocks both rule breakers",
+                             lambda: all(b.agent in n.protocol.blocked
+                                         and b.agent in n.protocol.warrants
+                                         for n in honest_nodes for b in bad))
+            for node in honest_nodes:
+                assert not valid_at(node, resource_hash)
+                assert not valid_at(node, receipt_hash)
+            # the authorities that warranted each author said which rule the entry broke
+            said = [r.getMessage() for r in caplog.records if r.name == "nodeapp.net"]
+            for rule in ("resource.created_pending", "governance.no_self_validation"):
+                assert any("warranting" in m and rule in m for m in said), said
