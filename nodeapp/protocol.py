@@ -20,14 +20,14 @@ Rules:
   overlap is compared within a bounded number of rounds whatever was lost before.
 * Validation outcomes: valid -> stored and receipted; invalid -> not stored, the author is
   warranted (the warrant carries the record as proof, which anyone can re-validate) and blocked;
-  unresolved -> parked and retried each tick (bounded); a fork seen by an agent-activity
-  authority -> a fork warrant carrying both records.
+  unresolved -> parked until what it waits for arrives (:mod:`nodeapp.parking`), whose
+  authorities are asked for it; a fork seen by an agent-activity authority -> a fork warrant
+  carrying both records.
 * Warrants are checked before they are believed, then forwarded once to neighbours.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -70,7 +70,9 @@ from nodeapp._core.reconcile import op_id
 from nodeapp.anti_entropy import AntiEntropy
 from nodeapp.conductor import Conductor, IngestReport
 from nodeapp.errors import MalformedData, ValidationError
-from nodeapp.protocol_common import Outgoing, ProtocolSettings, verify_detached
+from nodeapp.parking import ParkingLot
+from nodeapp.protocol_common import Outgoing, ProtocolSettings
+from nodeapp.publishing import Publishing, PublishState
 from nodeapp.queries import Queries
 from nodeapp.store import Status
 from nodeapp.warrants import WARRANT_CHAIN_FORK, WARRANT_INVALID_OP, WARRANT_META, Warrants
@@ -78,22 +80,12 @@ from nodeapp.warrants import WARRANT_CHAIN_FORK, WARRANT_INVALID_OP, WARRANT_MET
 log = logging.getLogger("nodeapp.net")
 
 PLACEMENTS_CACHED_MAX = 16_384  # actions whose op placements are remembered
+CASCADE_ROUNDS_MAX = 64  # batches of released parked records judged after one receive
 
 
 
 @dataclass
-class _PublishState:
-    record: Record
-    location: int  # of the op's basis
-    receipted: set[bytes]  # validators that sent a receipt
-    next_try_us: int
-    action_hash: bytes
-    op_type: OpType
-    attempts: int = 0
-
-
-@dataclass
-class NodeProtocol(AntiEntropy, Warrants, Queries):
+class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
     """The network behaviour of one node."""
 
     conductor: Conductor
@@ -108,12 +100,13 @@ class NodeProtocol(AntiEntropy, Warrants, Queries):
         self.blocked: set[bytes] = set()
         self.warrants: dict[bytes, Warrant] = {}
         self.receipts: dict[bytes, set[bytes]] = {}
-        self._publishing: dict[bytes, _PublishState] = {}
+        self._publishing: dict[bytes, PublishState] = {}
         # (next try, order, op key): only due publishes are looked at on a tick, not all of
         # them (a catch-up can leave tens of thousands pending); stale entries are skipped
         self._publish_queue: list[tuple[int, int, bytes]] = []
         self._publish_order = 0
-        self._parked: dict[bytes, tuple[Record, int]] = {}
+        self._parking = ParkingLot(self.settings.parked_max)
+        self._next_parked_retry_us = 0
         self._placement_cache: dict[bytes, tuple[OpPlacement, ...]] = {}
         # missing dependencies of parked records (action or entry hash) -> when last asked
         self._wanted: dict[bytes, int] = {}
@@ -190,11 +183,7 @@ class NodeProtocol(AntiEntropy, Warrants, Queries):
         self._ring = Ring(self.members - self.blocked, self.replication_factor)
         # our arc moved: compare with a neighbour at the next tick instead of waiting a round
         self._next_sync_us = 0
-        for state in self._publishing.values():  # new authorities may be owed our ops: now
-            state.next_try_us = 0
-            state.attempts = 0
-        self._publish_queue = [(0, order, key) for order, key in enumerate(self._publishing)]
-        self._publish_order = len(self._publish_queue)
+        self._reschedule_all_publishes()  # new authorities may be owed our ops: now
 
     def held_op_types(self, signed: SignedAction) -> tuple[OpType, ...]:
         """The ops of an action this node is an authority for."""
@@ -246,26 +235,13 @@ class NodeProtocol(AntiEntropy, Warrants, Queries):
         out.extend(self._due_publishes(now_us))
         return out
 
-    def _queue_publish(self, signed: SignedAction, entry: bytes | None, now_us: int,
-                       receipted: dict[int, set[bytes]]) -> None:
-        record: Record = (signed.action_bytes, signed.signature, entry)
-        for op_type, key, location in self._placements(signed):
-            self._publishing[key] = _PublishState(
-                record if op_type != OpType.REGISTER_AGENT_ACTIVITY else
-                (signed.action_bytes, signed.signature, None),
-                location, set(receipted.get(op_type, ())), now_us, signed.hash, op_type)
-            self._schedule_publish(key, now_us)
-
-    def _schedule_publish(self, key: bytes, when_us: int) -> None:
-        self._publish_order += 1
-        heapq.heappush(self._publish_queue, (when_us, self._publish_order, key))
-
     def on_tick(self, now_us: int, rng: Random) -> list[Outgoing]:
         """Periodic work: publish retries, parked validations, one sync round."""
         self._ticks += 1
         out = self._due_publishes(now_us)
-        if self._parked:
-            out.extend(self._accept(self.agent, [r for r, _ in self._parked.values()], now_us,
+        if len(self._parking) and now_us >= self._next_parked_retry_us:
+            self._next_parked_retry_us = now_us + self.settings.parked_retry_us
+            out.extend(self._accept(self.agent, self._parking.take_all(), now_us,
                                     receipts_to_author=True))
         if now_us >= self._next_sync_us:
             self._next_sync_us = now_us + self.settings.sync_interval_us
@@ -396,73 +372,25 @@ class NodeProtocol(AntiEntropy, Warrants, Queries):
             return []
         return self._accept(peer, list(message.records), now_us, receipts_to_author=False)
 
-    # --- publish, receipts ------------------------------------------------------------------
-
-    def _due_publishes(self, now_us: int) -> list[Outgoing]:
-        batches: dict[bytes, dict[bytes, Record]] = {}  # peer -> action bytes -> record
-        queue = self._publish_queue
-        while queue and queue[0][0] <= now_us:
-            when, _, key = heapq.heappop(queue)
-            state = self._publishing.get(key)
-            if state is None or state.next_try_us != when:
-                continue  # receipted since, or rescheduled
-            # the authorities as the ring is now: members learnt since the commit count too
-            pending = self._pending_authorities(state)
-            if not pending and len(self._ring) > 1:
-                del self._publishing[key]
-                continue
-            state.attempts += 1
-            backoff = min(self.settings.publish_retry_us * 2 ** (state.attempts - 1),
-                          self.settings.publish_backoff_max_us)
-            state.next_try_us = now_us + backoff
-            self._schedule_publish(key, state.next_try_us)
-            for peer in pending:  # none while we know no other member: kept for later
-                _keep_fullest(batches.setdefault(peer, {}), state.record)
-        out = []
-        for peer, by_action in batches.items():
-            records = list(by_action.values())
-            for offset in range(0, len(records), RECORDS_PER_FRAME_MAX):
-                out.append(Outgoing(peer, Publish(tuple(records[offset:offset +
-                                                                RECORDS_PER_FRAME_MAX]))))
-        return out
-
     def _on_publish(self, peer: bytes, message: Publish, now_us: int) -> list[Outgoing]:
         return self._accept(peer, list(message.records), now_us, receipts_to_author=True)
-
-    def _on_receipts(self, peer: bytes, message: Receipts, now_us: int) -> list[Outgoing]:
-        validator = message.validator
-        if validator != peer or not verify_detached(
-                validator, receipts_signed_bytes(validator, message.items), message.signature):
-            return []
-        kept = []
-        for op, _verdict in message.items:
-            self.receipts.setdefault(op, set()).add(validator)
-            state = self._publishing.get(op)
-            if state is not None:
-                kept.append((state.action_hash, int(state.op_type), validator))
-                state.receipted.add(validator)
-                if not self._pending_authorities(state) and len(self._ring) > 1:
-                    del self._publishing[op]
-        if kept:
-            self.conductor.store.add_receipts(kept)
-        return []
-
-    def _pending_authorities(self, state: _PublishState) -> list[bytes]:
-        """Authorities of the op (as the ring is now) that have not receipted it, in ring
-        order (a function of the members alone, so a seed replays the same order)."""
-        agent, receipted = self.agent, state.receipted
-        return [a for a in self._ring.authorities(state.location)
-                if a != agent and a not in receipted]
-
-    def publish_pending(self) -> int:
-        """How many of our ops still lack a receipt from some authority."""
-        return len(self._publishing)
 
     # --- receiving records -----------------------------------------------------------------
 
     def _accept(self, peer: bytes, records: list[Record], now_us: int, *,
                 receipts_to_author: bool) -> list[Outgoing]:
-        """Validate and store records; receipt, warrant and park as the outcome says."""
+        """Validate and store records; receipt, warrant and park as the outcome says; then
+        judge again the parked records that what was stored released (a bounded cascade)."""
+        out = self._accept_batch(peer, records, now_us, receipts_to_author)
+        for _round in range(CASCADE_ROUNDS_MAX):
+            released = self._parking.take_released()
+            if not released:
+                break
+            out.extend(self._accept_batch(peer, released, now_us, receipts_to_author))
+        return out
+
+    def _accept_batch(self, peer: bytes, records: list[Record], now_us: int,
+                      receipts_to_author: bool) -> list[Outgoing]:
         by_hash: dict[bytes, Record] = {}
         decoded: dict[bytes, SignedAction] = {}
         for record in records:
@@ -529,12 +457,16 @@ class NodeProtocol(AntiEntropy, Warrants, Queries):
         # records reach members through HELLO, and a receipt lost on the way is resent)
         fresh = [*report.stored_hashes, *(h for h, _ in report.more_ops)]  # a list: replayable
         fresh_set = set(fresh)
+        arrived = []
         for action_hash in [*fresh, *report.duplicate_hashes]:
-            self._parked.pop(action_hash, None)
+            self._parking.remove(action_hash)
             found = report.held.get(action_hash)
             if found is None:
                 continue
             signed, mask = found
+            arrived.append(action_hash)
+            if signed.action.entry_hash_or_none is not None:
+                arrived.append(signed.action.entry_hash_or_none)
             if self._wanted:
                 self._wanted.pop(action_hash, None)
                 self._wanted.pop(signed.action.entry_hash_or_none or b"", None)
@@ -544,6 +476,7 @@ class NodeProtocol(AntiEntropy, Warrants, Queries):
                 mine = receipts.setdefault(signed.action.author, [])
                 mine.extend((op_key, 1) for op_type, op_key, _ in self._placements(signed)
                             if mask >> op_type & 1)
+        self._parking.arrived(arrived)
         for author, items in receipts.items():
             for i in range(0, len(items), IDS_PER_FRAME_MAX):
                 out.append(Outgoing(author, self._receipts(tuple(items[i:i + IDS_PER_FRAME_MAX]))))
@@ -552,7 +485,7 @@ class NodeProtocol(AntiEntropy, Warrants, Queries):
             record = by_hash.get(action_hash) if action_hash else None
             if record is None:
                 continue
-            self._parked.pop(action_hash, None)
+            self._parking.remove(action_hash)
             author = signed_action_from_parts(record[0], record[1]).action.author
             # only an authentic record convicts its author: a forged signature proves nothing
             # about the agent it names, and a chain-rule failure needs the prev as proof
@@ -563,8 +496,8 @@ class NodeProtocol(AntiEntropy, Warrants, Queries):
         asks = 0
         for action_hash, deps in report.unresolved:
             record = by_hash.get(action_hash)
-            if record is not None and len(self._parked) < self.settings.parked_max:
-                self._parked.setdefault(action_hash, (record, now_us))
+            if record is not None:
+                self._parking.park(action_hash, record, deps)
             for dep in deps:
                 asked = self._wanted.get(dep)
                 if asks >= self.settings.dependency_gets_max or (
@@ -609,11 +542,3 @@ class NodeProtocol(AntiEntropy, Warrants, Queries):
     def _receipts(self, items: tuple[tuple[bytes, int], ...]) -> Receipts:
         signature = self.conductor.sign(receipts_signed_bytes(self.agent, items))
         return Receipts(self.agent, items, signature)
-
-
-
-def _keep_fullest(by_action: dict[bytes, Record], record: Record) -> None:
-    """Keep one record per action, the one that carries its entry if any does."""
-    held = by_action.get(record[0])
-    if held is None or (held[2] is None and record[2] is not None):
-        by_action[record[0]] = record
