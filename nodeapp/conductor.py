@@ -291,6 +291,7 @@ class Conductor:
         held = self.store.held_masks([signed.hash for signed, _ in decoded])
         types, zomes = self.dna.types, self.dna.zomes
         forged = self._forged_among(decoded, held)
+        more_entries: dict[bytes, bytes] = {}  # entries of actions held without them
         for signed, entry in decoded:
             ops = op_types_for(signed.action) if held_ops is None else held_ops(signed)
             mask = op_mask(ops)
@@ -321,6 +322,8 @@ class Conductor:
                 if stored_mask is not None:
                     report.more_ops.append((signed.hash, mask | stored_mask))
                     report.held[signed.hash] = (signed, mask | stored_mask)
+                    if entry is not None:
+                        more_entries[signed.hash] = entry
                 else:
                     batch.add(StagedRecord(signed, entry, Status.VALID, ops))
                     report.held[signed.hash] = (signed, mask)
@@ -331,8 +334,8 @@ class Conductor:
         if all_or_nothing and (report.rejected or report.unresolved):
             return report
         report.stored = self.store.store_received(batch.records)
-        for action_hash, new_mask in report.more_ops:
-            self.store.set_held_mask(action_hash, new_mask)
+        self.store.hold_more([(report.held[h][0], mask, more_entries.get(h))
+                              for h, mask in report.more_ops])
         report.stored_hashes = [r.signed.hash for r in batch.records]
         report.forks = self.store.forks_among(
             [r.signed for r in batch.records if OpType.REGISTER_AGENT_ACTIVITY in r.op_types()])
@@ -358,7 +361,13 @@ class Conductor:
 
     def proves_misbehaviour(self, kind: int, agent: bytes,
                             proof: Sequence[tuple[bytes, bytes, bytes | None]]) -> bool:
-        """Whether a warrant's proof holds: re-run the deterministic checks on it.
+        """Whether a warrant's proof holds here and now (see :meth:`judge_proof`)."""
+        return self.judge_proof(kind, agent, proof) is True
+
+    def judge_proof(self, kind: int, agent: bytes,
+                    proof: Sequence[tuple[bytes, bytes, bytes | None]]) -> bool | Unresolved:
+        """Whether a warrant's proof holds: re-run the deterministic checks on it. Unresolved
+        when the invalid record cites data not held here yet (fetch it, then judge again).
 
         kind 0 (invalid op): one record by ``agent`` (optionally followed by its prev) that
         fails validation here. kind 1 (chain fork): two different records by ``agent`` at one
@@ -387,7 +396,7 @@ class Conductor:
         ctx = self._context(Scratch(None, 0))
         result = app_validate(op_types_for(signed[0].action), signed[0], entry, self.dna.zomes,
                               ctx)
-        return isinstance(result, Invalid)
+        return result if isinstance(result, Unresolved) else isinstance(result, Invalid)
 
     def _context(self, scratch: Scratch) -> LocalContext:
         """What ``validate`` may read: the scratch, then the store."""

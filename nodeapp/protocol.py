@@ -38,6 +38,7 @@ import numpy as np
 from nodeapp._core.actions import SignedAction, signed_action_from_parts
 from nodeapp._core.dht import Ring
 from nodeapp._core.hashing import location_of
+from nodeapp._core.integrity import Unresolved
 from nodeapp._core.membrane import Invite, count_allows, invite_from_bytes
 from nodeapp._core.messages import (
     IDS_PER_FRAME_MAX,
@@ -106,6 +107,7 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
         self._publish_queue: list[tuple[int, int, bytes]] = []
         self._publish_order = 0
         self._parking = ParkingLot(self.settings.parked_max)
+        self._warrants_pending: dict[bytes, tuple[bytes, Warrant]] = {}
         self._next_parked_retry_us = 0
         self._placement_cache: dict[bytes, tuple[OpPlacement, ...]] = {}
         # missing dependencies of parked records (action or entry hash) -> when last asked
@@ -196,11 +198,11 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
         itself when a parked record waits for it (a dependency is validated like any record
         before anything relies on it)."""
         held = self.held_op_types(signed)
-        if held or not self._wanted:
+        if not self._wanted or OpType.STORE_RECORD in held:
             return held
         entry_hash = signed.action.entry_hash_or_none
         if signed.hash in self._wanted or (entry_hash is not None and entry_hash in self._wanted):
-            return (OpType.STORE_RECORD,)
+            return (OpType.STORE_RECORD, *held)  # with the entry, even if held without it
         return held
 
     def held_op_ids(self) -> set[int]:
@@ -239,10 +241,12 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
         """Periodic work: publish retries, parked validations, one sync round."""
         self._ticks += 1
         out = self._due_publishes(now_us)
-        if len(self._parking) and now_us >= self._next_parked_retry_us:
+        if (len(self._parking) or self._warrants_pending) and (
+                now_us >= self._next_parked_retry_us):
             self._next_parked_retry_us = now_us + self.settings.parked_retry_us
             out.extend(self._accept(self.agent, self._parking.take_all(), now_us,
                                     receipts_to_author=True))
+            out.extend(self._retry_pending_warrants(now_us))
         if now_us >= self._next_sync_us:
             self._next_sync_us = now_us + self.settings.sync_interval_us
             out.extend(self._start_sync(rng))
@@ -457,21 +461,22 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
         # records reach members through HELLO, and a receipt lost on the way is resent)
         fresh = [*report.stored_hashes, *(h for h, _ in report.more_ops)]  # a list: replayable
         fresh_set = set(fresh)
-        arrived = []
+        arrived = []  # what is newly held, which parked records may be waiting for
         for action_hash in [*fresh, *report.duplicate_hashes]:
             self._parking.remove(action_hash)
             found = report.held.get(action_hash)
             if found is None:
                 continue
             signed, mask = found
-            arrived.append(action_hash)
-            if signed.action.entry_hash_or_none is not None:
-                arrived.append(signed.action.entry_hash_or_none)
-            if self._wanted:
-                self._wanted.pop(action_hash, None)
-                self._wanted.pop(signed.action.entry_hash_or_none or b"", None)
             if action_hash in fresh_set:
                 self._index(signed, mask)
+                entry_hash = signed.action.entry_hash_or_none
+                arrived.append(action_hash)
+                if entry_hash is not None:
+                    arrived.append(entry_hash)
+                if self._wanted:
+                    self._wanted.pop(action_hash, None)
+                    self._wanted.pop(entry_hash or b"", None)
             if receipts_to_author and signed.action.author != self.agent:
                 mine = receipts.setdefault(signed.action.author, [])
                 mine.extend((op_key, 1) for op_type, op_key, _ in self._placements(signed)
@@ -481,6 +486,7 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
             for i in range(0, len(items), IDS_PER_FRAME_MAX):
                 out.append(Outgoing(author, self._receipts(tuple(items[i:i + IDS_PER_FRAME_MAX]))))
         out.extend(self._forward_activity(report, by_hash))
+        missing: list[bytes] = []
         for action_hash, reason in report.rejected:
             record = by_hash.get(action_hash) if action_hash else None
             if record is None:
@@ -489,31 +495,43 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
             author = signed_action_from_parts(record[0], record[1]).action.author
             # only an authentic record convicts its author: a forged signature proves nothing
             # about the agent it names, and a chain-rule failure needs the prev as proof
-            if self.conductor.proves_misbehaviour(WARRANT_INVALID_OP, author, (record,)):
+            verdict = self.conductor.judge_proof(WARRANT_INVALID_OP, author, (record,))
+            if isinstance(verdict, Unresolved):  # the proof needs data we lack: wait for it
+                self._parking.park(action_hash, record, verdict.deps)
+                missing.extend(verdict.deps)
+            elif verdict:
                 out.extend(self._issue_warrant(WARRANT_INVALID_OP, (record,), reason))
             else:
                 log.info("dropped a record that is invalid but convicts nobody: %s", reason)
-        asks = 0
         for action_hash, deps in report.unresolved:
             record = by_hash.get(action_hash)
             if record is not None:
                 self._parking.park(action_hash, record, deps)
-            for dep in deps:
-                asked = self._wanted.get(dep)
-                if asks >= self.settings.dependency_gets_max or (
-                        asked is not None and now_us - asked < self.settings.dependency_retry_us
-                ) or (asked is None and len(self._wanted) >= self.settings.parked_max):
-                    continue
-                asks += 1
-                self._wanted[dep] = now_us
-                holders = [a for a in self._ring.authorities(location_of(dep)) if a != self.agent]
-                out.extend(Outgoing(holder, Get(dep)) for holder in holders[:2])
+            missing.extend(deps)
+        out.extend(self._ask_for_dependencies(missing, now_us))
         for held_hash, new_hash in report.forks:
             held = store.get_action(held_hash)
             if held is not None and new_hash in by_hash:
                 out.extend(self._issue_warrant(WARRANT_CHAIN_FORK,
                                                (self._record(held[0]), by_hash[new_hash]),
                                                "two actions at one seq"))
+        return out
+
+    def _ask_for_dependencies(self, deps: Sequence[bytes], now_us: int) -> list[Outgoing]:
+        """GET what validation waits for from its authorities: each dependency at most once
+        per ``dependency_retry_us``, at most ``dependency_gets_max`` at a time."""
+        out = []
+        asks = 0
+        for dep in dict.fromkeys(deps):
+            asked = self._wanted.get(dep)
+            if asks >= self.settings.dependency_gets_max or (
+                    asked is not None and now_us - asked < self.settings.dependency_retry_us
+            ) or (asked is None and len(self._wanted) >= self.settings.parked_max):
+                continue
+            asks += 1
+            self._wanted[dep] = now_us
+            holders = [a for a in self._ring.authorities(location_of(dep)) if a != self.agent]
+            out.extend(Outgoing(holder, Get(dep)) for holder in holders[:2])
         return out
 
     def _forward_activity(self, report: IngestReport, by_hash: dict[bytes, Record]

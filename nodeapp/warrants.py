@@ -4,16 +4,20 @@ A mixin of :class:`~nodeapp.protocol.NodeProtocol`. Rules: an authority that fin
 record by its (authentic) author issues an InvalidChainOp warrant carrying the record; one that
 sees two actions at one seq issues a ChainFork warrant carrying both. A node believes a warrant
 only after re-checking its proof itself (the issuer need not be known: a wrong proof convicts
-nobody), then blocks the agent, keeps the warrant across restarts and passes it on.
+nobody), then blocks the agent, keeps the warrant across restarts and passes it on. A proof
+that cites data this node does not hold (an invalid entry's evidence) is kept, the data asked
+for, and the proof judged again.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from nodeapp._core.actions import signed_action_from_parts
 from nodeapp._core.canonical import encode_flat
+from nodeapp._core.integrity import Unresolved
 from nodeapp._core.messages import Record, Warrant, encode_message
 from nodeapp.errors import MalformedData
 from nodeapp.protocol_common import Outgoing, verify_detached
@@ -25,6 +29,7 @@ WARRANT_INVALID_OP = 0
 WARRANT_CHAIN_FORK = 1
 WARRANT_TAG = b"nodeapp-warrant/1"
 WARRANT_META = "warrant/"  # store meta key prefix of believed warrants
+WARRANTS_PENDING_MAX = 1_000  # warrants whose proof waits for data, judged again later
 
 
 class Warrants:
@@ -38,7 +43,12 @@ class Warrants:
     blocked: set[bytes]
     warrants: dict[bytes, Warrant]
 
+    _warrants_pending: dict[bytes, tuple[bytes, Warrant]]  # agent -> (from, warrant)
+
     def _refresh_ring(self) -> None:
+        raise NotImplementedError
+
+    def _ask_for_dependencies(self, deps: Sequence[bytes], now_us: int) -> list[Outgoing]:
         raise NotImplementedError
 
     def _issue_warrant(self, kind: int, proof: tuple[Record, ...], reason: str
@@ -76,9 +86,23 @@ class Warrants:
         # through a member (``peer``), and a wrong proof convicts nobody
         if not verify_detached(warrant.issuer, WARRANT_TAG + body, warrant.signature):
             return []
-        if not self.conductor.proves_misbehaviour(warrant.kind, warrant.agent, warrant.proof):
+        verdict = self.conductor.judge_proof(warrant.kind, warrant.agent, warrant.proof)
+        if isinstance(verdict, Unresolved):
+            # the invalid record cites what we do not hold: fetch it and judge again later
+            if len(self._warrants_pending) < WARRANTS_PENDING_MAX:
+                self._warrants_pending[warrant.agent] = (peer, warrant)
+            return self._ask_for_dependencies(verdict.deps, now_us)
+        self._warrants_pending.pop(warrant.agent, None)
+        if not verdict:
             log.info("ignored a warrant from %s whose proof does not hold",
                      warrant.issuer.hex()[:12])
             return []
         return self._believe(warrant)
+
+    def _retry_pending_warrants(self, now_us: int) -> list[Outgoing]:
+        """Judge again the warrants whose proof waited for data (now perhaps held)."""
+        out: list[Outgoing] = []
+        for peer, warrant in list(self._warrants_pending.values()):
+            out.extend(self._on_warrant(peer, warrant, now_us))
+        return out
 

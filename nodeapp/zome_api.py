@@ -21,6 +21,7 @@ from nodeapp._core.actions import (
     DeleteLink,
     SignedAction,
     Update,
+    Visibility,
     sign_action,
 )
 from nodeapp._core.hashing import ActionHash, AgentPubKey, EntryHash, Hash, blake2b_256, from_tagged
@@ -121,7 +122,12 @@ class LocalContext:
         if found is None or found[1] != Status.VALID:
             raise MissingDependency(action_hash)
         entry_hash = found[0].action.entry_hash_or_none
-        return Record(found[0], self._store.get_entry(entry_hash) if entry_hash else None)
+        entry = self._store.get_entry(entry_hash) if entry_hash else None
+        if entry is None and _public_entry_action(found[0].action):
+            # held without its entry (say, as the author's activity): a rule that reads the
+            # record must wait for the entry, not judge it as entry-less
+            raise MissingDependency(entry_hash)  # type: ignore[arg-type]
+        return Record(found[0], entry)
 
     def must_get_agent_activity(self, author: bytes, until_hash: bytes) -> Sequence[SignedAction]:
         chain = [s for s, _ in self._store.chain(author)]
@@ -249,8 +255,8 @@ class ZomeApi:
         """The record of an action, or of the first action that wrote an entry; on a running
         node, from the network when this node does not hold it."""
         found = self._get_local(target)
-        if found is None and self._view is not None:
-            self._view.want_record(target.raw)
+        if self._view is not None and (found is None or _lacks_public_entry(found)):
+            self._view.want_record(target.raw)  # e.g. held as agent activity, without entry
         return found
 
     def _get_local(self, target: ActionHash | EntryHash) -> Record | None:
@@ -341,3 +347,11 @@ class ZomeApi:
         return [r for r in records if isinstance(r.signed.action, Create | Update)
                 and r.signed.action.zome_index == self._zome_index
                 and r.signed.action.entry_type_index == index]
+
+
+def _public_entry_action(action: Action) -> bool:
+    return isinstance(action, Create | Update) and action.visibility == Visibility.PUBLIC
+
+
+def _lacks_public_entry(record: Record) -> bool:
+    return record.entry is None and _public_entry_action(record.signed.action)

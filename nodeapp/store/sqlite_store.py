@@ -292,6 +292,29 @@ class SqliteStore:
         """For each of ``hashes`` held here, the bit set of its ops held."""
         return self._lookup_many("action", hashes, column="ops")
 
+    def hold_more(self, updates: Sequence[tuple[SignedAction, int, bytes | None]]) -> None:
+        """Actions already held that now hold more ops (an arc grew, a late publish, a
+        record fetched by a zome call): their new op bit sets and, where an update brings
+        the entry the action was stored without, that entry. One transaction."""
+        if not updates:
+            return
+        with self._transaction():
+            entries = {s.action.entry_hash_or_none: (s, e) for s, _m, e in updates
+                       if e is not None and s.action.entry_hash_or_none is not None}
+            held_entries = self._lookup_many("entry", list(entries)) if entries else {}
+            ids = self._lookup_many("action", [s.hash for s, _e in entries.values()])
+            for signed, mask, _entry in updates:
+                self.set_held_mask(signed.hash, mask)
+            rows = [(hkey(entry_hash), entry_hash, entry,
+                     int(signed.action.visibility == Visibility.PRIVATE),  # type: ignore[attr-defined]
+                     ids[signed.hash])
+                    for entry_hash, (signed, entry) in entries.items()
+                    if entry_hash not in held_entries and signed.hash in ids]
+            if rows:
+                self._db.executemany(
+                    "INSERT INTO entry (hkey, hash, bytes, private, action_id) "
+                    "VALUES (?, ?, ?, ?, ?)", rows)
+
     def set_held_mask(self, action_hash: bytes, mask: int) -> None:
         """Record that more ops of a held action are now held (an arc grew, a late publish)."""
         self._db.execute("UPDATE action SET ops = ? WHERE hkey = ? AND hash = ?",

@@ -21,6 +21,7 @@ import trio
 from nodes import commit_unchecked, eventually, network, wait_until
 
 from nodeapp._core.hashing import ActionHash, AgentPubKey
+from nodeapp.errors import ZomeCallError
 from nodeapp.runtime import RunningNode
 from nodeapp.store import Status
 from zomes.person.integrity import PersonRole, Role
@@ -46,8 +47,18 @@ async def test_roles_travel_and_a_self_given_role_is_warranted(tmp_path: Path) -
                 "person", "request_role_promotion", {"justification": "runs the CNC shop"}))
             await wait_until("the request reaches its authorities", lambda: sum(
                 valid_at(n, request.raw) for n in nodes) >= 2)
-            approval = ActionHash.parse(await steward.zome_call(
-                "person", "promote_agent_to_accountable", {"agent": member_key}))
+            approvals: list[ActionHash] = []
+
+            async def approved() -> bool:
+                try:
+                    approvals.append(ActionHash.parse(await steward.zome_call(
+                        "person", "promote_agent_to_accountable", {"agent": member_key})))
+                except ZomeCallError:  # the request's index link is not at its authorities yet
+                    return False
+                return True
+
+            await eventually("the steward finds the request and approves it", approved)
+            approval = approvals[0]
             holders = steward.protocol.ring.authorities(approval.location)
             await wait_until("the approval's authorities validated it (fetching the request "
                              "it cites where they lacked it)", lambda: all(
@@ -89,18 +100,12 @@ async def test_a_resource_born_active_is_warranted(tmp_path: Path,
             member, bad = nodes[1], nodes[2]
             spec = await member.zome_call("resource", "create_resource_specification", {
                 "name": "sensor kit", "default_unit": "each"})
-            # every node reads the specification (from its authorities where it does not hold
-            # it): a node that checks a warrant's proof must resolve what the proof cites, and
-            # nodeapp does not yet fetch a proof's dependencies (it ignores such a warrant)
-            for node in nodes:
-                async def reads_spec(node: RunningNode = node) -> bool:
-                    return await node.zome_call("resource", "get_resource_specification_with_rules",
-                                                {"specification": spec}) is not None
-
-                await eventually("every node reads the specification", reads_spec)
+            await wait_until("the specification reaches its authorities", lambda: sum(
+                valid_at(n, ActionHash.parse(spec).raw) for n in nodes) >= 2)
             # a modified node creates a resource directly in state Active, skipping the
             # k-of-n validation its activation needs; its authorities fetch the specification
-            # it cites (written on another node) before judging it
+            # it cites (written on another node) before judging it, and so does every node
+            # that checks the warrant's proof without holding the specification
             born_active = EconomicResource(
                 specification=spec, quantity=1, unit="each",
                 custodian=str(AgentPubKey(bad.agent)), state=ResourceState.Active)
