@@ -119,6 +119,8 @@ def test_bad_inputs_are_refused_and_write_nothing(site: Path) -> None:
         (('nozome', 'f', '{}'), "no zome named 'nozome'"),
         (('example', 'nofn', '{}'), "has no function 'nofn'"),
         (('example', 'get_note', '{"note": "action_nothex"}'), "48 base64url"),
+        (('example', 'private_note_count', '--to', 'agent_typo'), "48 base64url"),
+        (('example', 'private_note_count', '--to', before["agent"]), "needs the node running"),
     ]
     for args, text in cases:
         assert_clean_error(run("call", "--home", str(site), *args), 1, text)
