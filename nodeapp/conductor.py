@@ -30,7 +30,7 @@ from nodeapp._core.actions import (
 )
 from nodeapp._core.app_validation import app_validate
 from nodeapp._core.integrity import Invalid, Unresolved, Valid
-from nodeapp._core.ops import OpType, op_mask, op_types_for
+from nodeapp._core.ops import OpType, op_mask, op_mask_for, op_types_for
 from nodeapp._core.sys_validation import (
     SignatureInvalid,
     signature_ok,
@@ -293,8 +293,11 @@ class Conductor:
         forged = self._forged_among(decoded, held)
         more_entries: dict[bytes, bytes] = {}  # entries of actions held without them
         for signed, entry in decoded:
-            ops = op_types_for(signed.action) if held_ops is None else held_ops(signed)
-            mask = op_mask(ops)
+            if held_ops is None:
+                ops, mask = op_types_for(signed.action), op_mask_for(signed.action)
+            else:
+                ops = held_ops(signed)
+                mask = op_mask(ops)
             stored_mask = held.get(signed.hash)
             if batch.find(signed.hash) is not None or (
                 stored_mask is not None and mask & ~stored_mask == 0

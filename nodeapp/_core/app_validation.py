@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel
-
 from nodeapp._core.actions import (
     Create,
     CreateLink,
@@ -51,19 +49,11 @@ def app_validate(op_types: Sequence[OpType], signed: SignedAction, entry: bytes 
     """Run the right zome's ``validate`` on each of an action's ops (the entry is decoded once);
     the first answer that is not Valid stands."""
     try:
-        model = None
         action = signed.action
         if isinstance(action, Create | Update):
-            zome = zomes[action.zome_index]
-            op_types = [t for t in op_types if t in zome.validated_ops]
-            if entry is not None:  # decoded even if no op is judged: it must be a valid entry
-                entry_def = zome.entry_defs[action.entry_type_index]
-                try:
-                    model = decode_entry(entry, entry_def)
-                except MalformedData as exc:
-                    return Invalid(f"entry is not a valid {entry_def.name}: {exc}")
+            return _validate_entry_action(op_types, signed, action, entry, zomes, ctx)
         for op_type in op_types:
-            result = _dispatch(op_type, signed, model, zomes, ctx)
+            result = _dispatch(op_type, signed, zomes, ctx)
             if type(result) is not Valid:
                 return result
         return VALID
@@ -71,20 +61,40 @@ def app_validate(op_types: Sequence[OpType], signed: SignedAction, entry: bytes 
         return Unresolved((missing.dep,))
 
 
-def _dispatch(op_type: OpType, signed: SignedAction, model: BaseModel | None,
-              zomes: Sequence[IntegrityZome], ctx: ValidateContext) -> ValidateResult:
-    action = signed.action
-    if isinstance(action, Create | Update):
-        zome = zomes[action.zome_index]
-        entry_def = zome.entry_defs[action.entry_type_index]
+def _validate_entry_action(op_types: Sequence[OpType], signed: SignedAction,
+                           action: Create | Update, entry: bytes | None,
+                           zomes: Sequence[IntegrityZome], ctx: ValidateContext
+                           ) -> ValidateResult:
+    """Create/Update: the zome that declares the entry type judges the ops it validates."""
+    zome = zomes[action.zome_index]
+    entry_def = zome.entry_defs[action.entry_type_index]
+    model = None
+    if entry is not None:  # decoded even if no op is judged: it must be a valid entry
+        try:
+            model = decode_entry(entry, entry_def)
+        except MalformedData as exc:
+            return Invalid(f"entry is not a valid {entry_def.name}: {exc}")
+    for op_type in op_types:
+        if op_type not in zome.validated_ops:
+            continue
         # a private entry never travels: peers judge its record without it, and only its
         # author's node (which holds it) can check its content
         if op_type in _OPS_WITH_ENTRY and (action.visibility == Visibility.PUBLIC
                                            or model is not None):
             if model is None:
                 return Unresolved((action.entry_hash,))
-            return _run(zome, Op(op_type, signed, entry=model, entry_def=entry_def), ctx)
-        return _run(zome, Op(op_type, signed, entry_def=entry_def), ctx)
+            op = Op(op_type, signed, entry=model, entry_def=entry_def)
+        else:
+            op = Op(op_type, signed, entry_def=entry_def)
+        result = _call(zome, op, ctx)
+        if type(result) is not Valid:
+            return result
+    return VALID
+
+
+def _dispatch(op_type: OpType, signed: SignedAction, zomes: Sequence[IntegrityZome],
+              ctx: ValidateContext) -> ValidateResult:
+    action = signed.action
     if isinstance(action, CreateLink):
         zome = zomes[action.zome_index]
         return _run(zome, Op(op_type, signed, link_def=zome.link_defs[action.link_type_index]),
@@ -107,6 +117,10 @@ def _dispatch(op_type: OpType, signed: SignedAction, model: BaseModel | None,
 def _run(zome: IntegrityZome, op: Op, ctx: ValidateContext) -> ValidateResult:
     if op.op_type not in zome.validated_ops:
         return VALID
+    return _call(zome, op, ctx)
+
+
+def _call(zome: IntegrityZome, op: Op, ctx: ValidateContext) -> ValidateResult:
     try:
         return zome.validate(op, ctx)
     except MissingDependency:

@@ -386,12 +386,13 @@ class SqliteStore:
                 new_entries.setdefault(entry_hash, record)
         held_entries = self._lookup_many("entry", list(new_entries)) if new_entries else {}
         agent_id = self._agent_id
+        key_of = _HKEY.unpack_from  # hkey() inlined: this loop runs once per record stored
         for offset, record in enumerate(records):
             signed, action_id = record.signed, next_id + offset
             action = signed.action
             entry_hash = action.entry_hash_or_none
             held = record.held_ops
-            actions.append((action_id, hkey(signed.hash), signed.hash, agent_id(action.author),
+            actions.append((action_id, key_of(signed.hash)[0], signed.hash, agent_id(action.author),
                             action.seq, action.prev, action.timestamp_us, action.KIND,
                             signed.action_bytes, signed.signature, record.status, flag,
                             op_mask_for(action) if held is None else op_mask(held)))
