@@ -9,7 +9,10 @@ Noise, yamux, SQLite store, validation):
 * ``receipts_complete_*``: commit -> the author holds a validation receipt from every other
   authority of each op.
 * ``bulk_sync_ops_per_s``: a fresh node joins a network whose one other node holds a long
-  chain; ops per second until the newcomer holds every op it is an authority for.
+  chain (about 100,000 ops by default); ops per second until the newcomer holds every op it is an
+  authority for. The holder runs as ``nodeapp run`` in a process of its own, as it would on
+  its own PC; ``bulk_sync_ops_per_s_one_process`` is the same with both nodes in this process,
+  sharing one Python thread.
 
 Every node of a run shares this process's one Python thread, so a figure is only a per-node
 figure while ``lag_cpu_busy_fraction`` stays well below 1; ``request_cpu_ms`` (one
@@ -29,6 +32,8 @@ import json
 import logging
 import os
 import secrets
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,15 +54,18 @@ from nodeapp._core.hashing import AgentPubKey, location_of  # noqa: E402
 from nodeapp._core.ops import basis_of, op_hash, op_types_for  # noqa: E402
 from nodeapp._core.reconcile import op_id  # noqa: E402
 from nodeapp.conductor import wall_clock_us  # noqa: E402
+from nodeapp.errors import NodeError  # noqa: E402
 from nodeapp.home import NodeHome  # noqa: E402
 from nodeapp.invites import create_invite, join_network  # noqa: E402
 from nodeapp.keystore import read_keystore  # noqa: E402
+from nodeapp.local_api import request_running_node  # noqa: E402
 from nodeapp.protocol import ProtocolSettings  # noqa: E402
 from nodeapp.runtime import RunningNode, run_node  # noqa: E402
 from nodeapp.testing import iter_chain  # noqa: E402
 from sims.bench import large_network, sync_bytes_per_diff_op
 
 LOCAL = ["/ip4/127.0.0.1/tcp/0"]
+HOLDER_START_S_MAX = 120.0
 POLL_S = 0.01
 
 
@@ -208,30 +216,21 @@ def prefill_holder(root: Path, actions: int, replication_factor: int) -> tuple[N
     return home, actions
 
 
-def expected_ops(node: RunningNode) -> set[int]:
-    """Ids of every op of the node's own chain."""
+def expected_ops(store: Any, agent: bytes) -> set[int]:
+    """Ids of every op of ``agent``'s chain in ``store``."""
     ids = set()
-    for signed, _ in node.conductor.store.chain(node.agent):
+    for signed, _ in store.chain(agent):
         for op_type in op_types_for(signed.action):
             ids.add(op_id(op_hash(op_type, signed.hash)))
     return ids
 
 
-async def measure_bulk(root: Path, args: argparse.Namespace, settings: ProtocolSettings
-                       ) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    holder_home, _ = prefill_holder(root, args.bulk_actions, args.replication_factor)
-    prefill_s = time.perf_counter() - t0
+async def catch_up(newcomer_home: NodeHome, wanted: set[int], args: argparse.Namespace,
+                   settings: ProtocolSettings) -> dict[str, Any]:
+    """Run the newcomer until it holds every op in ``wanted`` (or the timeout)."""
     start = functools.partial(run_node, settings=settings, tick_ms=args.tick_ms,
                               local_api=False)
     async with trio.open_nursery() as nursery:
-        t1 = time.perf_counter()
-        holder = await nursery.start(start, holder_home, None, LOCAL)
-        holder_start_s = time.perf_counter() - t1
-        wanted = expected_ops(holder)
-        newcomer_home = new_home(root / "newcomer")
-        code = create_invite(holder_home, None, 1, 3600, holder.listen_addrs, wall_clock_us())
-        join_network(newcomer_home, None, code, wall_clock_us())
         begin = time.perf_counter()
         newcomer = await nursery.start(start, newcomer_home, None, LOCAL)
         held = 0
@@ -245,12 +244,87 @@ async def measure_bulk(root: Path, args: argparse.Namespace, settings: ProtocolS
                 await trio.sleep(0.1)
         elapsed = time.perf_counter() - begin
         nursery.cancel_scope.cancel()
+    return {"ops": len(wanted), "held": held, "complete": held == len(wanted),
+            "s": round(elapsed, 2), "ops_per_s": round(held / elapsed, 1),
+            "progress": progress[:: max(1, len(progress) // 20)]}
+
+
+async def measure_bulk_one_process(root: Path, args: argparse.Namespace,
+                                   settings: ProtocolSettings) -> dict[str, Any]:
+    """Holder and newcomer in this process, sharing its one Python thread."""
+    holder_home, _ = prefill_holder(root, args.bulk_actions, args.replication_factor)
+    start = functools.partial(run_node, settings=settings, tick_ms=args.tick_ms,
+                              local_api=False)
+    async with trio.open_nursery() as nursery:
+        holder = await nursery.start(start, holder_home, None, LOCAL)
+        wanted = expected_ops(holder.conductor.store, holder.agent)
+        newcomer_home = new_home(root / "newcomer")
+        code = create_invite(holder_home, None, 1, 3600, holder.listen_addrs, wall_clock_us())
+        join_network(newcomer_home, None, code, wall_clock_us())
+        result = await catch_up(newcomer_home, wanted, args, settings)
+        nursery.cancel_scope.cancel()
+    return result
+
+
+def start_holder_process(home: NodeHome) -> tuple[subprocess.Popen[bytes], list[str]]:
+    """``nodeapp run`` on the holder's home, as a member would run it; its listen addresses
+    once its local API answers (at most HOLDER_START_S_MAX)."""
+    proc = subprocess.Popen([sys.executable, "-m", "nodeapp.cli", "run", "--home", str(home.path),
+                             "--listen", "/ip4/127.0.0.1/tcp/0", "--log-level", "warning"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + HOLDER_START_S_MAX
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the holder node exited with status {proc.returncode}")
+        try:
+            reply = request_running_node(home, {"op": "status"}, timeout_s=5.0)
+        except NodeError:
+            reply = None
+        if reply is not None:
+            return proc, list(reply["status"]["listen_addrs"])
+        time.sleep(0.2)
+    stop_process(proc)
+    raise SystemExit(f"the holder node did not start within {HOLDER_START_S_MAX:g} s")
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=15)
+
+
+def measure_bulk(root: Path, args: argparse.Namespace, settings: ProtocolSettings
+                 ) -> dict[str, Any]:
+    """A newcomer catching up on a holder's long chain: with the holder in a process of its
+    own (each node on its own core, as on two PCs: the headline figure), then with both
+    nodes in this one process (each slows the other)."""
+    t0 = time.perf_counter()
+    holder_home, _ = prefill_holder(root / "two", args.bulk_actions, args.replication_factor)
+    prefill_s = time.perf_counter() - t0
+    with holder_home.open_store() as store:
+        wanted = expected_ops(store, holder_home.public_key())
+    t1 = time.perf_counter()
+    proc, addrs = start_holder_process(holder_home)
+    holder_start_s = time.perf_counter() - t1
+    try:
+        newcomer_home = new_home(root / "two" / "newcomer")
+        code = create_invite(holder_home, None, 1, 3600, addrs, wall_clock_us())
+        join_network(newcomer_home, None, code, wall_clock_us())
+        two = trio.run(catch_up, newcomer_home, wanted, args, settings)
+    finally:
+        stop_process(proc)
+    one = trio.run(measure_bulk_one_process, root / "one", args, settings)
     return {
-        "bulk_actions": args.bulk_actions + 3, "bulk_ops": len(wanted), "bulk_ops_held": held,
-        "bulk_complete": held == len(wanted), "bulk_sync_s": round(elapsed, 2),
-        "bulk_sync_ops_per_s": round(held / elapsed, 1),
+        "bulk_actions": args.bulk_actions + 3, "bulk_ops": two["ops"],
+        "bulk_ops_held": two["held"], "bulk_complete": two["complete"],
+        "bulk_sync_s": two["s"], "bulk_sync_ops_per_s": two["ops_per_s"],
+        "bulk_progress": two["progress"],
+        "bulk_sync_ops_per_s_one_process": one["ops_per_s"],
+        "bulk_complete_one_process": one["complete"],
         "bulk_prefill_s": round(prefill_s, 2), "bulk_holder_start_s": round(holder_start_s, 2),
-        "bulk_progress": progress[:: max(1, len(progress) // 20)],
     }
 
 
@@ -302,9 +376,10 @@ def real_network(args: argparse.Namespace) -> dict[str, Any]:
         out.update(trio.run(measure_lag, root / "lag", args, settings))
         out["lag_wall_s"] = round(time.perf_counter() - t0, 1)
         if args.bulk_actions > 0:
-            (root / "bulk").mkdir()
+            for part in ("bulk/one", "bulk/two"):
+                (root / part).mkdir(parents=True)
             t0 = time.perf_counter()
-            out.update(trio.run(measure_bulk, root / "bulk", args, settings))
+            out.update(measure_bulk(root / "bulk", args, settings))
             out["bulk_wall_s"] = round(time.perf_counter() - t0, 1)
     return out
 
@@ -327,7 +402,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="ProtocolSettings.sync_interval_us, in ms (default: the default)")
     parser.add_argument("--publish-retry-ms", type=int, default=None,
                         help="ProtocolSettings.publish_retry_us, in ms (default: the default)")
-    parser.add_argument("--bulk-actions", type=int, default=20_000,
+    parser.add_argument("--bulk-actions", type=int, default=33_334,
                         help="chain length of the node the newcomer syncs from (0: skip)")
     parser.add_argument("--bulk-timeout-s", type=float, default=120.0)
     parser.add_argument("--sim-nodes", type=int, default=1000,
