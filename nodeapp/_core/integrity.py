@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from nodeapp._core.actions import Action, Create, SignedAction, Update, Visibility
+from nodeapp._core.actions import Action, Create, DeleteLink, SignedAction, Update, Visibility
 from nodeapp._core.canonical import contains_float, decode_hashed, encode
 from nodeapp._core.limits import ENTRY_BYTES_MAX
 from nodeapp._core.ops import OpType
@@ -177,6 +177,12 @@ def must_get_entry_of(ctx: ValidateContext, action_hash: bytes, zome: IntegrityZ
         return record.signed, decode_entry(record.entry, zome.entry_defs[index])
     except MalformedData:
         return None
+
+
+def deleted_by_link_creator(ctx: ValidateContext, action: DeleteLink) -> bool:
+    """Whether a DeleteLink's author also created the link it removes (the usual rule: only
+    a link's creator deletes it). MissingDependency until the CreateLink is held."""
+    return ctx.must_get_action(action.link_add_address).action.author == action.author
 
 
 def _refuse_float_fields(model: type[BaseModel]) -> None:

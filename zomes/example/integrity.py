@@ -25,6 +25,7 @@ from nodeapp._core.integrity import (
     Op,
     ValidateContext,
     ValidateResult,
+    deleted_by_link_creator,
 )
 from nodeapp._core.ops import OpType
 
@@ -68,10 +69,8 @@ def validate(op: Op, ctx: ValidateContext) -> ValidateResult:
             return Invalid("AuthorToNotes links must start at their author's agent key")
         if action.target[0] != HashKind.ACTION:
             return Invalid("AuthorToNotes links must point at an action")
-    elif isinstance(action, DeleteLink):
-        created = ctx.must_get_action(action.link_add_address).action
-        if created.author != action.author:
-            return Invalid("only the link's creator may delete it")
+    elif isinstance(action, DeleteLink) and not deleted_by_link_creator(ctx, action):
+        return Invalid("only the link's creator may delete it")
     return VALID
 
 

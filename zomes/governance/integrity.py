@@ -44,6 +44,7 @@ from nodeapp._core.integrity import (
     Op,
     ValidateContext,
     ValidateResult,
+    deleted_by_link_creator,
     must_get_entry_of,
 )
 from nodeapp._core.ops import OpType
@@ -317,10 +318,8 @@ def validate(op: Op, ctx: ValidateContext) -> ValidateResult:
         return Invalid("governance.append_only: governance records are never deleted")
     if isinstance(action, CreateLink) and action.target[0] != HashKind.ACTION:
         return Invalid("governance.link_target: governance links point at actions")
-    if isinstance(action, DeleteLink):
-        created = ctx.must_get_action(action.link_add_address).action
-        if created.author != action.author:
-            return Invalid("governance.append_only: only a link's creator deletes it")
+    if isinstance(action, DeleteLink) and not deleted_by_link_creator(ctx, action):
+        return Invalid("governance.append_only: only a link's creator deletes it")
     return VALID
 
 

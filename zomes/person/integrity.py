@@ -59,6 +59,7 @@ from nodeapp._core.integrity import (
     Op,
     ValidateContext,
     ValidateResult,
+    deleted_by_link_creator,
     must_get_entry_of,
 )
 from nodeapp._core.ops import OpType
@@ -414,10 +415,8 @@ def validate(op: Op, ctx: ValidateContext) -> ValidateResult:
         return VALID
     if isinstance(action, CreateLink):
         return _validate_link(ctx, action)
-    if isinstance(action, DeleteLink):
-        created = ctx.must_get_action(action.link_add_address).action
-        if created.author != action.author:
-            return Invalid("person.only_owner_modifies: only a link's creator may delete it")
+    if isinstance(action, DeleteLink) and not deleted_by_link_creator(ctx, action):
+        return Invalid("person.only_owner_modifies: only a link's creator may delete it")
     return VALID
 
 

@@ -40,6 +40,7 @@ from nodeapp._core.integrity import (
     Op,
     ValidateContext,
     ValidateResult,
+    deleted_by_link_creator,
     must_get_entry_of,
 )
 from nodeapp._core.ops import OpType
@@ -223,10 +224,8 @@ def validate(op: Op, ctx: ValidateContext) -> ValidateResult:
         return VALID
     if isinstance(action, CreateLink) and action.target[0] != HashKind.ACTION:
         return Invalid("resource.link_target: resource links point at actions")
-    if isinstance(action, DeleteLink):
-        created = ctx.must_get_action(action.link_add_address).action
-        if created.author != action.author:
-            return Invalid("resource.no_delete: only a link's creator deletes it")
+    if isinstance(action, DeleteLink) and not deleted_by_link_creator(ctx, action):
+        return Invalid("resource.no_delete: only a link's creator deletes it")
     return VALID
 
 
