@@ -96,6 +96,7 @@ class Conductor:
         self.agent = key.public_key
         self.clock_us = clock_us
         self._sign = make_signer(key)
+        self._zome_names = tuple(zome.name for zome in dna.zomes)
         # our chain head as last seen; a stale cache is caught by the commit's compare-and-swap
         self._head: tuple[ChainHead, SignedAction] | None = None
 
@@ -404,7 +405,7 @@ class Conductor:
     def _context(self, scratch: Scratch) -> LocalContext:
         """What ``validate`` may read: the scratch, then the store."""
         return LocalContext(self.store, scratch, self.dna.manifest.properties,
-                            tuple(zome.name for zome in self.dna.zomes))
+                            self._zome_names)
 
     def _find_prev(self, prev_hash: bytes, batch: Scratch) -> SignedAction | None:
         staged = batch.find(prev_hash)
