@@ -29,7 +29,7 @@ Rules:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from random import Random
 
@@ -393,10 +393,12 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
             out.extend(self._accept_batch(peer, released, now_us, receipts_to_author))
         return out
 
-    def _accept_batch(self, peer: bytes, records: list[Record], now_us: int,
-                      receipts_to_author: bool) -> list[Outgoing]:
-        by_hash: dict[bytes, Record] = {}
-        decoded: dict[bytes, SignedAction] = {}
+    def _members_records(self, peer: bytes, records: Sequence[Record],
+                         keep: Callable[[SignedAction], object]
+                         ) -> dict[bytes, tuple[SignedAction, Record]]:
+        """Received records decoded once, by action hash: only members' (not blocked) records
+        that ``keep`` accepts, and of two copies of one action the one with its entry."""
+        found: dict[bytes, tuple[SignedAction, Record]] = {}
         for record in records:
             try:
                 signed = signed_action_from_parts(record[0], record[1])
@@ -406,17 +408,23 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
             author = signed.action.author
             if author in self.blocked or author not in self.members:
                 continue  # a non-member's data is not ours to hold
-            if not self._held_or_wanted(signed):
-                continue  # neither an authority for its ops nor waiting for it: not ours
-            if record[2] is not None or signed.hash not in by_hash:  # keep the one with entry
-                by_hash[signed.hash] = record
-                decoded[signed.hash] = signed
-        if not by_hash:
+            if not keep(signed):
+                continue
+            if record[2] is not None or signed.hash not in found:
+                found[signed.hash] = (signed, record)
+        return found
+
+    def _accept_batch(self, peer: bytes, records: list[Record], now_us: int,
+                      receipts_to_author: bool) -> list[Outgoing]:
+        # neither an authority for its ops nor waiting for it: not ours to hold
+        found = self._members_records(peer, records, self._held_or_wanted)
+        if not found:
             return []
         report = self.conductor.ingest_decoded(
-            [(decoded[h], record[2]) for h, record in by_hash.items()],
+            [(signed, record[2]) for signed, record in found.values()],
             held_ops=self._held_or_wanted)
-        return self._after_ingest(report, by_hash, now_us, receipts_to_author)
+        return self._after_ingest(report, {h: r for h, (_, r) in found.items()}, now_us,
+                                  receipts_to_author)
 
     def ingest_fetched(self, records: Sequence[Record], now_us: int, *,
                        activity: bool = False) -> IngestReport:
@@ -424,18 +432,7 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
         with all their ops but agent activity, or, for ``activity`` answers (actions without
         entries), as agent activity only. A record by a blocked agent or a stranger is
         dropped, like any other."""
-        decoded: dict[bytes, tuple[SignedAction, bytes | None]] = {}
-        for record in records:
-            try:
-                signed = signed_action_from_parts(record[0], record[1])
-            except MalformedData as exc:
-                log.info("dropped a malformed fetched record: %s", exc)
-                continue
-            author = signed.action.author
-            if author in self.blocked or author not in self.members:
-                continue
-            if record[2] is not None or signed.hash not in decoded:
-                decoded[signed.hash] = (signed, record[2])
+        found = self._members_records(self.agent, records, keep=lambda _signed: True)
 
         def fetched_ops(signed: SignedAction) -> tuple[OpType, ...]:
             kinds = op_types_for(signed.action)
@@ -446,7 +443,8 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
                 mine.update(t for t in kinds if t != OpType.REGISTER_AGENT_ACTIVITY)
             return tuple(t for t in kinds if t in mine)
 
-        report = self.conductor.ingest_decoded(list(decoded.values()), held_ops=fetched_ops)
+        report = self.conductor.ingest_decoded(
+            [(signed, record[2]) for signed, record in found.values()], held_ops=fetched_ops)
         for action_hash in [*report.stored_hashes, *(h for h, _ in report.more_ops)]:
             signed, mask = report.held[action_hash]
             self._index(signed, mask)

@@ -115,19 +115,14 @@ class LocalContext:
         return found
 
     def must_get_valid_record(self, action_hash: bytes) -> Record:
-        staged = self._scratch.find(action_hash)
-        if staged is not None:
-            return Record(staged.signed, staged.entry)
-        found = self._store.get_action(action_hash)
-        if found is None or found[1] != Status.VALID:
+        record = valid_record(self._store, self._scratch, action_hash)
+        if record is None:
             raise MissingDependency(action_hash)
-        entry_hash = found[0].action.entry_hash_or_none
-        entry = self._store.get_entry(entry_hash) if entry_hash else None
-        if entry is None and _public_entry_action(found[0].action):
+        if _lacks_public_entry(record):
             # held without its entry (say, as the author's activity): a rule that reads the
             # record must wait for the entry, not judge it as entry-less
-            raise MissingDependency(entry_hash)  # type: ignore[arg-type]
-        return Record(found[0], entry)
+            raise MissingDependency(record.signed.action.entry_hash_or_none)  # type: ignore[arg-type]
+        return record
 
     def must_get_agent_activity(self, author: bytes, until_hash: bytes) -> Sequence[SignedAction]:
         chain = [s for s, _ in self._store.chain(author)]
@@ -268,14 +263,7 @@ class ZomeApi:
             if first is None:
                 return None
             return Record(first, self._store.get_entry(target.raw))
-        staged = self._scratch.find(target.raw)
-        if staged is not None:
-            return Record(staged.signed, staged.entry)
-        found = self._store.get_action(target.raw)
-        if found is None or found[1] != Status.VALID:
-            return None
-        entry_hash = found[0].action.entry_hash_or_none
-        return Record(found[0], self._store.get_entry(entry_hash) if entry_hash else None)
+        return valid_record(self._store, self._scratch, target.raw)
 
     def get_entry(self, target: ActionHash, model: type[M]) -> M | None:
         """The entry an action wrote, decoded into ``model``; None if not held."""
@@ -349,9 +337,19 @@ class ZomeApi:
                 and r.signed.action.entry_type_index == index]
 
 
-def _public_entry_action(action: Action) -> bool:
-    return isinstance(action, Create | Update) and action.visibility == Visibility.PUBLIC
+def valid_record(store: SqliteStore, scratch: Scratch, action_hash: bytes) -> Record | None:
+    """A staged record, or a valid one held in the store (with its entry if held)."""
+    staged = scratch.find(action_hash)
+    if staged is not None:
+        return Record(staged.signed, staged.entry)
+    found = store.get_action(action_hash)
+    if found is None or found[1] != Status.VALID:
+        return None
+    entry_hash = found[0].action.entry_hash_or_none
+    return Record(found[0], store.get_entry(entry_hash) if entry_hash else None)
 
 
 def _lacks_public_entry(record: Record) -> bool:
-    return record.entry is None and _public_entry_action(record.signed.action)
+    action = record.signed.action
+    return (record.entry is None and isinstance(action, Create | Update)
+            and action.visibility == Visibility.PUBLIC)
