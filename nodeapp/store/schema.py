@@ -80,6 +80,14 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (action_id, op_type, validator)
     ) WITHOUT ROWID;
     """,
+    # 3: our own chain's head is read from the action table. Writers are serialised by the
+    # write transaction (BEGIN IMMEDIATE), and each checks the head it started from inside it,
+    # so a head row and a unique index over our own (author, seq) guarded what that check
+    # already guarantees, at the price of two more page writes on every commit.
+    """
+    DROP TABLE chain_head;
+    DROP INDEX action_own_seq;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

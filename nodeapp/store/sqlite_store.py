@@ -107,6 +107,12 @@ class StoredLink:
 
 _HKEY = struct.Struct(">q")
 
+# one statement per entry both checks and inserts: no separate lookup round trip, and an
+# entry written twice in one batch is skipped by the second execution
+_INSERT_NEW_ENTRY = (
+    "INSERT INTO entry (hkey, hash, bytes, private, action_id) SELECT ?, ?, ?, ?, ? "
+    "WHERE NOT EXISTS (SELECT 1 FROM entry WHERE hkey = ? AND hash = ?)")
+
 
 def hkey(h: bytes) -> int:
     """Index key of a hash: its first 8 bytes as a signed 64-bit integer."""
@@ -230,38 +236,28 @@ class SqliteStore:
     def chain_head(self, author: bytes) -> ChainHead | None:
         """Head of ``author``'s chain as this node committed it (own chain only)."""
         author_id = self._known_agent_id(author)
-        if author_id is None:
-            return None
+        return None if author_id is None else self._own_head(author_id)
+
+    def _own_head(self, author_id: int) -> ChainHead | None:
         row = self._db.execute(
-            "SELECT seq, hash FROM chain_head WHERE author_id = ?", (author_id,)
-        ).fetchone()
+            "SELECT seq, hash FROM action WHERE author_id = ? AND authored = 1 "
+            "ORDER BY seq DESC LIMIT 1", (author_id,)).fetchone()
         return ChainHead(row[0], row[1]) if row else None
 
     def commit_own(self, author: bytes, records: Sequence[StagedRecord],
                    expected_head: ChainHead | None) -> None:
         """Append our own records atomically if the head is still ``expected_head``.
 
-        Raises ChainHeadMoved (nothing written) when another writer got there first.
+        Raises ChainHeadMoved (nothing written) when another writer got there first. The
+        check and the insert share one write transaction, which SQLite grants to one
+        connection at a time, so two writers can never both extend the same head.
         """
         if not records:
             return
-        try:
-            with self._transaction():
-                author_id = self._agent_id(author)
-                row = self._db.execute(
-                    "SELECT seq, hash FROM chain_head WHERE author_id = ?", (author_id,)
-                ).fetchone()
-                current = ChainHead(row[0], row[1]) if row else None
-                if current != expected_head:
-                    raise ChainHeadMoved("the chain head moved while the call ran")
-                self._insert_records(records, authored=True)
-                last = records[-1].signed
-                self._db.execute(
-                    "INSERT OR REPLACE INTO chain_head (author_id, seq, hash) VALUES (?, ?, ?)",
-                    (author_id, last.action.seq, last.hash),
-                )
-        except sqlite3.IntegrityError as exc:
-            raise ChainHeadMoved(f"another writer took this chain position: {exc}") from exc
+        with self._transaction():
+            if self._own_head(self._agent_id(author)) != expected_head:
+                raise ChainHeadMoved("the chain head moved while the call ran")
+            self._insert_records(records, authored=True)
 
     def store_received(self, records: Sequence[StagedRecord]) -> int:
         """Store records received from peers (already validated to ``status``) in one
@@ -301,19 +297,14 @@ class SqliteStore:
         with self._transaction():
             entries = {s.action.entry_hash_or_none: (s, e) for s, _m, e in updates
                        if e is not None and s.action.entry_hash_or_none is not None}
-            held_entries = self._lookup_many("entry", list(entries)) if entries else {}
             ids = self._lookup_many("action", [s.hash for s, _e in entries.values()])
             for signed, mask, _entry in updates:
                 self.set_held_mask(signed.hash, mask)
             rows = [(hkey(entry_hash), entry_hash, entry,
                      int(signed.action.visibility == Visibility.PRIVATE),  # type: ignore[attr-defined]
-                     ids[signed.hash])
-                    for entry_hash, (signed, entry) in entries.items()
-                    if entry_hash not in held_entries and signed.hash in ids]
-            if rows:
-                self._db.executemany(
-                    "INSERT INTO entry (hkey, hash, bytes, private, action_id) "
-                    "VALUES (?, ?, ?, ?, ?)", rows)
+                     ids[signed.hash], hkey(entry_hash), entry_hash)
+                    for entry_hash, (signed, entry) in entries.items() if signed.hash in ids]
+            self._db.executemany(_INSERT_NEW_ENTRY, rows)
 
     def set_held_mask(self, action_hash: bytes, mask: int) -> None:
         """Record that more ops of a held action are now held (an arc grew, a late publish)."""
@@ -379,28 +370,22 @@ class SqliteStore:
         flag = 1 if authored else 0
         next_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM action").fetchone()[0]
         actions, entries, registrations, linked = [], [], [], []
-        new_entries = {}
-        for record in records:
-            entry_hash = record.signed.action.entry_hash_or_none
-            if record.entry is not None and entry_hash is not None:
-                new_entries.setdefault(entry_hash, record)
-        held_entries = self._lookup_many("entry", list(new_entries)) if new_entries else {}
         agent_id = self._agent_id
         key_of = _HKEY.unpack_from  # hkey() inlined: this loop runs once per record stored
-        for offset, record in enumerate(records):
-            signed, action_id = record.signed, next_id + offset
+        for action_id, record in enumerate(records, next_id):
+            signed = record.signed
             action = signed.action
-            entry_hash = action.entry_hash_or_none
             held = record.held_ops
             actions.append((action_id, key_of(signed.hash)[0], signed.hash, agent_id(action.author),
                             action.seq, action.prev, action.timestamp_us, action.KIND,
                             signed.action_bytes, signed.signature, record.status, flag,
                             op_mask_for(action) if held is None else op_mask(held)))
-            if entry_hash is not None and new_entries.get(entry_hash) is record and (
-                entry_hash not in held_entries
-            ):
+            entry_hash = action.entry_hash_or_none
+            if record.entry is not None and entry_hash is not None:
                 private = int(action.visibility == Visibility.PRIVATE)  # type: ignore[attr-defined]
-                entries.append((hkey(entry_hash), entry_hash, record.entry, private, action_id))
+                entry_key = key_of(entry_hash)[0]
+                entries.append((entry_key, entry_hash, record.entry, private, action_id,
+                                entry_key, entry_hash))
             if isinstance(action, Update | Delete):
                 registrations.extend((basis_of(t, action, signed.hash), int(t), action_id)
                                      for t in record.op_types() if t in REGISTRATION_OPS)
@@ -412,9 +397,7 @@ class SqliteStore:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", actions)
         # the same entry written twice (two authors, or an update back) is stored once
         if entries:
-            db.executemany(
-                "INSERT INTO entry (hkey, hash, bytes, private, action_id) "
-                "VALUES (?, ?, ?, ?, ?)", entries)
+            db.executemany(_INSERT_NEW_ENTRY, entries)
         if registrations:
             db.executemany(
                 "INSERT INTO registration (basis, op_type, action_id) VALUES (?, ?, ?)",

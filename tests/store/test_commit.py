@@ -401,8 +401,41 @@ def test_the_schema_version_is_recorded(tmp_path: Path) -> None:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     finally:
         db.close()
-    assert {"meta", "agent", "action", "entry", "chain_head", "link"} <= tables
+    assert {"meta", "agent", "action", "entry", "link", "receipt"} <= tables
     SqliteStore(tmp_path / "node.db").close()  # opening again migrates nothing
+
+
+def test_a_file_of_schema_2_keeps_its_chain_when_migrated(tmp_path: Path) -> None:
+    """Version 3 dropped the chain_head table: a version-2 file reopens with the same head,
+    and its own chain still refuses a stale writer."""
+    conductor = build_conductor(tmp_path)
+    conductor.call_json("example", "create_note", {"title": "before the upgrade"})
+    head = conductor.store.chain_head(conductor.agent)
+    conductor.store.close()
+    db = sqlite3.connect(tmp_path / "node.db", isolation_level=None)
+    try:  # rebuild what migration 3 removed, as a version-2 file had it
+        db.executescript(
+            "CREATE TABLE chain_head (author_id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, "
+            "hash BLOB NOT NULL);"
+            "CREATE UNIQUE INDEX action_own_seq ON action (author_id, seq) WHERE authored = 1;"
+            "INSERT INTO chain_head SELECT author_id, max(seq), hash FROM action "
+            "WHERE authored = 1;"
+            "PRAGMA user_version = 2;")
+    finally:
+        db.close()
+    with SqliteStore(tmp_path / "node.db") as store:
+        assert store.chain_head(conductor.agent) == head
+        stale = ChainHead(head.seq - 1, b"s" * 32)
+        action = InitZomesComplete(conductor.agent, head.seq + 1, head.hash, START_US)
+        with pytest.raises(ChainHeadMoved):
+            store.commit_own(conductor.agent, [staged(sign(action, conductor.key))], stale)
+    db = sqlite3.connect(tmp_path / "node.db")
+    try:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+    finally:
+        db.close()
+    assert "chain_head" not in names and "action_own_seq" not in names
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
