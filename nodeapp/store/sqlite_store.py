@@ -349,9 +349,11 @@ class SqliteStore:
         forks = []
         for author, mine in by_author.items():  # one range query per author, not per action
             seqs = [s.action.seq for s in mine]
+            # SQLite finds the seqs held more than once; only those rows come back to Python
             rows = self._db.execute(
-                "SELECT seq, hash FROM action WHERE author_id = ? AND seq BETWEEN ? AND ? "
-                "AND status = ?",
+                "SELECT seq, hash FROM action WHERE author_id = ?1 AND status = ?4 AND seq IN ("
+                "SELECT seq FROM action WHERE author_id = ?1 AND seq BETWEEN ?2 AND ?3 "
+                "AND status = ?4 GROUP BY seq HAVING count(*) > 1)",
                 (self._known_agent_id(author), min(seqs), max(seqs), int(Status.VALID)),
             ).fetchall()
             held: dict[int, list[bytes]] = {}

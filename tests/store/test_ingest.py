@@ -97,6 +97,20 @@ def test_ingested_notes_are_readable_through_the_zome(node: Conductor, chain_b: 
                     "title": "note 0", "body": "body 0"}
 
 
+def test_a_fork_is_reported_with_the_action_it_forks_from(node: Conductor, chain_b: Chain,
+                                                          key_b: AgentKey) -> None:
+    """Two valid actions of one author at one seq: the evidence a warrant needs."""
+    first = node.ingest(chain_b.items())
+    assert first.forks == []
+    seq = 4  # a second note written after the first one, beside the chain's own note at 4
+    entry = note_bytes("the other branch")
+    fork = create_after(key_b, chain_b[seq - 1], entry)
+    assert fork.action.seq == chain_b[seq].action.seq and fork.hash != chain_b[seq].hash
+    report = node.ingest([item(fork, entry)])
+    assert report.stored == 1
+    assert report.forks == [(chain_b[seq].hash, fork.hash)]
+
+
 def test_re_ingesting_gives_duplicates(node: Conductor, chain_b: Chain) -> None:
     node.ingest(chain_b.items())
     counts = node.store.counts()
