@@ -13,9 +13,9 @@ Rules:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import operator
 from enum import IntEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple, Self
 
 from nodeapp._core.canonical import decode_hashed, decode_shallow, encode_flat
 from nodeapp._core.hashing import HASH_BYTES, HASH_CLASSES, blake2b_256
@@ -72,7 +72,7 @@ _VISIBILITIES = (Visibility.PUBLIC, Visibility.PRIVATE)
 
 
 def _visibility(v: Any) -> Visibility:
-    if type(v) is not int or not 0 <= v <= 1:
+    if type(v) not in (int, Visibility) or not 0 <= v <= 1:  # never a bool
         raise MalformedData("expected visibility 0 (public) or 1 (private)")
     return _VISIBILITIES[v]
 
@@ -92,28 +92,63 @@ def _membrane_proof(v: Any) -> bytes | None:
 # --- actions ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Action:
-    """Fields every action has. Subclasses add their own and set KIND and CHECKS."""
+def _field_at(index: int) -> Any:
+    # a C-level read of one tuple position: as fast as a slot, and read-only
+    return property(operator.itemgetter(index))
+
+
+class Action(tuple):
+    """Fields every action has. Subclasses set KIND and CHECKS and declare their own fields.
+
+    An action *is* its positional form: a tuple ``(kind, author, seq, prev, timestamp_us,
+    *own fields)`` with a read-only name for each position. Being a tuple makes it immutable,
+    and cheap to build from the decoded CBOR array: a received action is checked field by
+    field, then becomes an action in one step (a frozen dataclass sets each field through a
+    Python-level call, which cost more than all the checks together).
+    """
+
+    __slots__ = ()
+    KIND: ClassVar[ActionKind]
+    CHECKS: ClassVar[tuple[Any, ...]] = ()  # one shape check per own field, in order
+    OWN_FIELDS: ClassVar[tuple[str, ...]] = ()  # filled in from the subclass's annotations
 
     author: bytes
     seq: int
     prev: bytes | None
     timestamp_us: int
 
-    KIND: ClassVar[ActionKind]
-    CHECKS: ClassVar[tuple[Any, ...]] = ()
-    _OWN_FIELDS: ClassVar[tuple[str, ...]] = ()
+    def __new__(cls, author: bytes, seq: int, prev: bytes | None, timestamp_us: int,
+                *own: Any, **named: Any) -> Self:
+        if named:  # own fields by name, after any given by position
+            rest = cls.OWN_FIELDS[len(own):]
+            if set(named) != set(rest):
+                raise TypeError(f"{cls.__name__} needs {', '.join(rest) or 'no more fields'}; "
+                                f"got {', '.join(named)}")
+            own = (*own, *(named[name] for name in rest))
+        if len(own) != len(cls.OWN_FIELDS):
+            raise TypeError(f"{cls.__name__} takes {4 + len(cls.OWN_FIELDS)} fields: author, "
+                            f"seq, prev, timestamp_us, {', '.join(cls.OWN_FIELDS)}")
+        return tuple.__new__(cls, (cls.KIND, author, seq, prev, timestamp_us, *own))
+
+    def __init_subclass__(cls) -> None:
+        # each field a subclass declares (in order) reads the next tuple position
+        declared = [name for name, kind in cls.__dict__.get("__annotations__", {}).items()
+                    if "ClassVar" not in str(kind)]
+        for offset, name in enumerate(declared):
+            setattr(cls, name, _field_at(_COMMON_FIELDS + offset))
+        cls.OWN_FIELDS = tuple(declared)
+
+    def __repr__(self) -> str:
+        names = ("author", "seq", "prev", "timestamp_us", *self.OWN_FIELDS)
+        return f"{type(self).__name__}({', '.join(f'{n}={v!r}' for n, v in zip(names, self[1:]))})"  # noqa: B905,E501
 
     def to_list(self) -> list[Any]:
         """The positional CBOR form."""
-        return [self.KIND, self.author, self.seq, self.prev, self.timestamp_us] + [
-            getattr(self, name) for name in self._OWN_FIELDS
-        ]
+        return list(self)
 
     def to_bytes(self) -> bytes:
         """The bytes that are signed and hashed."""
-        return encode_flat(self.to_list())
+        return encode_flat(list(self))
 
     @property
     def entry_hash_or_none(self) -> bytes | None:
@@ -121,115 +156,119 @@ class Action:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+_COMMON_FIELDS = 5  # kind, author, seq, prev, timestamp_us
+for _index, _name in enumerate(("author", "seq", "prev", "timestamp_us"), start=1):
+    setattr(Action, _name, _field_at(_index))
+
+
 class Dna(Action):
     """seq 0: binds the chain to one DNA."""
 
-    dna_hash: bytes
+    __slots__ = ()
     KIND = ActionKind.DNA
     CHECKS = (_hash32,)
+    dna_hash: bytes
 
 
-@dataclass(frozen=True, slots=True)
 class AgentValidationPkg(Action):
     """seq 1: carries the membrane proof (an invite) that admits the agent to the network."""
 
-    membrane_proof: bytes | None
+    __slots__ = ()
     KIND = ActionKind.AGENT_VALIDATION_PKG
     CHECKS = (_membrane_proof,)
+    membrane_proof: bytes | None
 
 
-@dataclass(frozen=True, slots=True)
 class InitZomesComplete(Action):
     """seq 2: genesis is over; zome calls may write from here on."""
 
+    __slots__ = ()
     KIND = ActionKind.INIT_ZOMES_COMPLETE
 
 
-@dataclass(frozen=True, slots=True)
 class Create(Action):
     """Writes a new entry of a DNA-declared type."""
 
+    __slots__ = ()
+    KIND = ActionKind.CREATE
+    CHECKS = (_u32, _u32, _visibility, _hash32)
     zome_index: int
     entry_type_index: int
     visibility: Visibility
     entry_hash: bytes
-    KIND = ActionKind.CREATE
-    CHECKS = (_u32, _u32, _visibility, _hash32)
-
-    @property
-    def entry_hash_or_none(self) -> bytes | None:
-        return self.entry_hash
+    entry_hash_or_none = _field_at(8)  # type: ignore[assignment]
 
 
-@dataclass(frozen=True, slots=True)
 class Update(Action):
     """Writes a new version of an entry, pointing at the action and entry it replaces."""
 
+    __slots__ = ()
+    KIND = ActionKind.UPDATE
+    CHECKS = (_u32, _u32, _visibility, _hash32, _hash32, _hash32)
     zome_index: int
     entry_type_index: int
     visibility: Visibility
     entry_hash: bytes
     original_action: bytes
     original_entry: bytes
-    KIND = ActionKind.UPDATE
-    CHECKS = (_u32, _u32, _visibility, _hash32, _hash32, _hash32)
-
-    @property
-    def entry_hash_or_none(self) -> bytes | None:
-        return self.entry_hash
+    entry_hash_or_none = _field_at(8)  # type: ignore[assignment]
 
 
-@dataclass(frozen=True, slots=True)
 class Delete(Action):
     """Marks a Create or Update as deleted."""
 
-    deletes_action: bytes
-    deletes_entry: bytes
+    __slots__ = ()
     KIND = ActionKind.DELETE
     CHECKS = (_hash32, _hash32)
+    deletes_action: bytes
+    deletes_entry: bytes
 
 
-@dataclass(frozen=True, slots=True)
 class CreateLink(Action):
     """A typed, tagged link from a base hash to a target hash (any kinds)."""
 
+    __slots__ = ()
+    KIND = ActionKind.CREATE_LINK
+    CHECKS = (_tagged_hash, _tagged_hash, _u32, _u32, _tag)
     base: bytes
     target: bytes
     zome_index: int
     link_type_index: int
     tag: bytes
-    KIND = ActionKind.CREATE_LINK
-    CHECKS = (_tagged_hash, _tagged_hash, _u32, _u32, _tag)
 
 
-@dataclass(frozen=True, slots=True)
 class DeleteLink(Action):
     """Removes the link that ``link_add_address`` created."""
 
-    base: bytes
-    link_add_address: bytes
+    __slots__ = ()
     KIND = ActionKind.DELETE_LINK
     CHECKS = (_tagged_hash, _hash32)
+    base: bytes
+    link_add_address: bytes
 
 
-ACTION_CLASSES: dict[int, type[Action]] = {}
-for _cls in (Dna, AgentValidationPkg, InitZomesComplete, Create, Update, Delete, CreateLink,
-             DeleteLink):
-    _cls._OWN_FIELDS = tuple(f.name for f in fields(_cls))[4:]
-    ACTION_CLASSES[_cls.KIND] = _cls
+ACTION_CLASSES: dict[int, type[Action]] = {
+    cls.KIND: cls for cls in (Dna, AgentValidationPkg, InitZomesComplete, Create, Update, Delete,
+                              CreateLink, DeleteLink)
+}
+for _cls in ACTION_CLASSES.values():
+    assert len(_cls.CHECKS) == len(_cls.OWN_FIELDS), _cls  # a check for every declared field
+
+
+_KIND_TYPES = (int, ActionKind)
 
 
 def action_from_list(items: Any) -> Action:
     """Build an action from its positional form, checking every field's shape."""
-    if type(items) is not list or len(items) < 5:
+    if type(items) is not list or len(items) < _COMMON_FIELDS:
         raise MalformedData("an action is a CBOR array of at least 5 fields")
-    kind, author, seq, prev, timestamp_us = items[:5]
-    cls = ACTION_CLASSES.get(kind) if type(kind) is int else None
+    kind, author, seq, prev, timestamp_us = items[:_COMMON_FIELDS]
+    cls = ACTION_CLASSES.get(kind) if type(kind) in _KIND_TYPES else None  # never a bool
     if cls is None:
         raise MalformedData(f"unknown action kind {kind!r}")
-    if len(items) != 5 + len(cls.CHECKS):
-        raise MalformedData(f"{cls.__name__} must have {5 + len(cls.CHECKS)} fields")
+    checks = cls.CHECKS
+    if len(items) != _COMMON_FIELDS + len(checks):
+        raise MalformedData(f"{cls.__name__} must have {_COMMON_FIELDS + len(checks)} fields")
     if type(author) is not bytes or len(author) != HASH_BYTES:
         raise MalformedData("author must be a 32-byte public key")
     if type(seq) is not int or not 0 <= seq <= _U32_MAX:
@@ -238,9 +277,10 @@ def action_from_list(items: Any) -> Action:
         raise MalformedData("prev must be a 32-byte hash or null")
     if type(timestamp_us) is not int or not 0 <= timestamp_us <= _I64_MAX:
         raise MalformedData("timestamp must be a non-negative 64-bit integer of microseconds")
-    # lengths were compared above, so a plain zip cannot drop a field
-    return cls(author, seq, prev, timestamp_us,
-               *[check(value) for check, value in zip(cls.CHECKS, items[5:])])  # noqa: B905
+    items[0] = cls.KIND
+    for position, check in enumerate(checks, _COMMON_FIELDS):
+        items[position] = check(items[position])
+    return tuple.__new__(cls, items)
 
 
 def decode_action(data: bytes) -> Action:
@@ -248,9 +288,9 @@ def decode_action(data: bytes) -> Action:
     return action_from_list(decode_hashed(data, size_max=ACTION_BYTES_MAX))
 
 
-@dataclass(frozen=True, slots=True)
-class SignedAction:
-    """An action with its signature, and the exact bytes both were made from."""
+class SignedAction(NamedTuple):
+    """An action with its signature, and the exact bytes both were made from. A named tuple:
+    immutable, and built without a Python-level call per field (one per received record)."""
 
     action: Action
     action_bytes: bytes

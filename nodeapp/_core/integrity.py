@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
@@ -105,9 +105,9 @@ class LinkDef:
     name: str
 
 
-@dataclass(frozen=True, slots=True)
-class Op:
-    """What ``validate`` sees: the op type, the action and (for entry ops) the decoded entry."""
+class Op(NamedTuple):
+    """What ``validate`` sees: the op type, the action and (for entry ops) the decoded entry.
+    A named tuple: immutable, and cheap to build (one per op judged)."""
 
     op_type: OpType
     signed: SignedAction

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -68,8 +68,7 @@ class Status(IntEnum):
     ABANDONED = 3
 
 
-@dataclass(frozen=True)
-class StagedRecord:
+class StagedRecord(NamedTuple):
     """One action ready to be written, with its entry; ``held_ops`` are the ops of it this node
     holds (None: every op the action yields, as for our own actions)."""
 

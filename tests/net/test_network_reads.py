@@ -10,7 +10,7 @@ import pytest
 import trio
 from nodes import in_thread, network, wait_until
 
-from nodeapp._core.hashing import ActionHash, AgentPubKey
+from nodeapp._core.hashing import ActionHash, AgentPubKey, EntryHash
 from nodeapp.errors import RemoteCallFailed
 from nodeapp.local_api import LocalCallFailed, request_running_node
 from nodeapp.runtime import RunningNode
@@ -29,21 +29,25 @@ def authorities_of(nodes: list[RunningNode], location: int) -> set[bytes]:
 
 async def test_a_node_reads_what_it_does_not_hold_from_the_authorities(tmp_path: Path) -> None:
     with trio.fail_after(90):
-        async with network(tmp_path, 6, PROPERTIES) as (_, nodes):
+        async with network(tmp_path, 7, PROPERTIES) as (_, nodes):
             writer = nodes[1]
             note = ActionHash.parse(await writer.zome_call(
                 "example", "create_note", {"title": "enclosure v2", "body": "PETG, 3 mm"}))
             found = writer.conductor.store.get_action(note.raw)
             assert found is not None
             signed = found[0]
-            record_holders = authorities_of(nodes, note.location)
+            # StoreRecord lives at the action hash, StoreEntry at the entry hash: a node that
+            # holds either holds the action
+            entry = EntryHash(signed.action.entry_hash_or_none)  # type: ignore[arg-type]
+            record_holders = (authorities_of(nodes, note.location)
+                              | authorities_of(nodes, entry.location))
             link_base = AgentPubKey(writer.agent)
             link_holders = authorities_of(nodes, link_base.location)
             await wait_until("the note's authorities hold it", lambda: all(
                 holds(n, note.raw) for n in nodes if n.agent in record_holders))
             readers = [n for n in nodes if n.agent not in record_holders | link_holders
                        | {writer.agent}]
-            assert readers  # 7 nodes, at most 2 + 2 authorities and the writer
+            assert readers  # 8 nodes, at most 2 + 2 + 2 authorities and the writer
             reader = readers[0]
             assert not holds(reader, note.raw)
             # local reads see nothing; a networked call fetches, validates and stores
