@@ -58,6 +58,12 @@ WAL_CHECKPOINT_PAGES = 10_000
 CACHE_KIB = 64 * 1024
 MMAP_BYTES = 1 << 30
 
+# Python 3.11's sqlite3 looks for an adapter for every bytes parameter it binds, and a miss
+# builds and discards an AttributeError (~0.4 us). Hashes, action bytes, signatures and entries
+# are all bytes: about six per stored record. Registering bytes as its own adapter (``bytes(b)``
+# returns ``b`` itself) turns the miss into a hit, with the same value bound.
+sqlite3.register_adapter(bytes, bytes)
+
 
 class Status(IntEnum):
     """Validation status of a stored action or op."""
@@ -106,11 +112,7 @@ class StoredLink:
 
 _HKEY = struct.Struct(">q")
 
-# one statement per entry both checks and inserts: no separate lookup round trip, and an
-# entry written twice in one batch is skipped by the second execution
-_INSERT_NEW_ENTRY = (
-    "INSERT INTO entry (hkey, hash, bytes, private, action_id) SELECT ?, ?, ?, ?, ? "
-    "WHERE NOT EXISTS (SELECT 1 FROM entry WHERE hkey = ? AND hash = ?)")
+_INSERT_ENTRY = "INSERT INTO entry (hkey, hash, bytes, private, action_id) VALUES (?, ?, ?, ?, ?)"
 
 
 def hkey(h: bytes) -> int:
@@ -296,14 +298,16 @@ class SqliteStore:
         with self._transaction():
             entries = {s.action.entry_hash_or_none: (s, e) for s, _m, e in updates
                        if e is not None and s.action.entry_hash_or_none is not None}
+            held_entries = self._lookup_many("entry", list(entries)) if entries else {}
             ids = self._lookup_many("action", [s.hash for s, _e in entries.values()])
             for signed, mask, _entry in updates:
                 self.set_held_mask(signed.hash, mask)
             rows = [(hkey(entry_hash), entry_hash, entry,
                      int(signed.action.visibility == Visibility.PRIVATE),  # type: ignore[attr-defined]
-                     ids[signed.hash], hkey(entry_hash), entry_hash)
-                    for entry_hash, (signed, entry) in entries.items() if signed.hash in ids]
-            self._db.executemany(_INSERT_NEW_ENTRY, rows)
+                     ids[signed.hash])
+                    for entry_hash, (signed, entry) in entries.items()
+                    if entry_hash not in held_entries and signed.hash in ids]
+            self._db.executemany(_INSERT_ENTRY, rows)
 
     def set_held_mask(self, action_hash: bytes, mask: int) -> None:
         """Record that more ops of a held action are now held (an arc grew, a late publish)."""
@@ -371,6 +375,14 @@ class SqliteStore:
         flag = 1 if authored else 0
         next_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM action").fetchone()[0]
         actions, entries, registrations, linked = [], [], [], []
+        # the same entry written twice (two authors, or an update back) is stored once: one
+        # lookup for the batch (a NOT EXISTS per inserted row measured ~5 us slower per entry)
+        first_writer: dict[bytes, StagedRecord] = {}
+        for record in records:
+            entry_hash = record.signed.action.entry_hash_or_none
+            if record.entry is not None and entry_hash is not None:
+                first_writer.setdefault(entry_hash, record)
+        held_entries = self._lookup_many("entry", list(first_writer)) if first_writer else {}
         agent_id = self._agent_id
         key_of = _HKEY.unpack_from  # hkey() inlined: this loop runs once per record stored
         for action_id, record in enumerate(records, next_id):
@@ -382,11 +394,12 @@ class SqliteStore:
                             signed.action_bytes, signed.signature, record.status, flag,
                             op_mask_for(action) if held is None else op_mask(held)))
             entry_hash = action.entry_hash_or_none
-            if record.entry is not None and entry_hash is not None:
+            if entry_hash is not None and first_writer.get(entry_hash) is record and (
+                entry_hash not in held_entries
+            ):
                 private = int(action.visibility == Visibility.PRIVATE)  # type: ignore[attr-defined]
-                entry_key = key_of(entry_hash)[0]
-                entries.append((entry_key, entry_hash, record.entry, private, action_id,
-                                entry_key, entry_hash))
+                entries.append((key_of(entry_hash)[0], entry_hash, record.entry, private,
+                                action_id))
             if isinstance(action, Update | Delete):
                 registrations.extend((basis_of(t, action, signed.hash), int(t), action_id)
                                      for t in record.op_types() if t in REGISTRATION_OPS)
@@ -396,9 +409,8 @@ class SqliteStore:
             "INSERT INTO action (id, hkey, hash, author_id, seq, prev, timestamp_us, kind, "
             "action_bytes, signature, status, authored, ops) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", actions)
-        # the same entry written twice (two authors, or an update back) is stored once
         if entries:
-            db.executemany(_INSERT_NEW_ENTRY, entries)
+            db.executemany(_INSERT_ENTRY, entries)
         if registrations:
             db.executemany(
                 "INSERT INTO registration (basis, op_type, action_id) VALUES (?, ?, ?)",
