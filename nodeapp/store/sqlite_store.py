@@ -389,9 +389,10 @@ class SqliteStore:
             signed = record.signed
             action = signed.action
             held = record.held_ops
+            # enums bound as plain ints: sqlite3 would look for an adapter for each
             actions.append((action_id, key_of(signed.hash)[0], signed.hash, agent_id(action.author),
-                            action.seq, action.prev, action.timestamp_us, action.KIND,
-                            signed.action_bytes, signed.signature, record.status, flag,
+                            action.seq, action.prev, action.timestamp_us, int(action.KIND),
+                            signed.action_bytes, signed.signature, int(record.status), flag,
                             op_mask_for(action) if held is None else op_mask(held)))
             entry_hash = action.entry_hash_or_none
             if entry_hash is not None and first_writer.get(entry_hash) is record and (
