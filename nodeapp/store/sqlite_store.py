@@ -31,7 +31,6 @@ from nodeapp._core.actions import (
     DeleteLink,
     SignedAction,
     Update,
-    Visibility,
     signed_action_from_parts,
 )
 from nodeapp._core.ops import (
@@ -112,7 +111,6 @@ class StoredLink:
 
 _HKEY = struct.Struct(">q")
 
-_INSERT_ENTRY = "INSERT INTO entry (hkey, hash, bytes, private, action_id) VALUES (?, ?, ?, ?, ?)"
 
 
 def hkey(h: bytes) -> int:
@@ -269,16 +267,19 @@ class SqliteStore:
             self._insert_records(fresh, authored=False)
         return len(fresh)
 
-    def _lookup_many(self, table: str, hashes: Sequence[bytes], column: str = "id"
-                     ) -> dict[bytes, int]:
-        """hash -> an integer column (``id`` or, for actions, ``ops``) for each of ``hashes``
-        held in ``table``, one query per 500."""
+    def _lookup_many(self, hashes: Sequence[bytes], column: str = "id", *,
+                     entries: bool = False) -> dict[bytes, int]:
+        """hash -> an integer column of the action row (``id`` or ``ops``) for each of
+        ``hashes`` held, one query per 500; with ``entries``, the hashes are entry hashes and
+        the row is the one that holds the entry's bytes."""
+        key, hash_column, held = ("entry_hkey", "entry_hash", " AND entry IS NOT NULL"
+                                  ) if entries else ("hkey", "hash", "")
         found: dict[bytes, int] = {}
         for offset in range(0, len(hashes), 500):
             chunk = hashes[offset:offset + 500]
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
-                f"SELECT hash, {column} FROM {table} WHERE hkey IN ({marks})",
+                f"SELECT {hash_column}, {column} FROM action WHERE {key} IN ({marks}){held}",
                 [hkey(h) for h in chunk],
             ).fetchall()
             wanted = set(chunk)
@@ -287,7 +288,7 @@ class SqliteStore:
 
     def held_masks(self, hashes: Sequence[bytes]) -> dict[bytes, int]:
         """For each of ``hashes`` held here, the bit set of its ops held."""
-        return self._lookup_many("action", hashes, column="ops")
+        return self._lookup_many(hashes, column="ops")
 
     def hold_more(self, updates: Sequence[tuple[SignedAction, int, bytes | None]]) -> None:
         """Actions already held that now hold more ops (an arc grew, a late publish, a
@@ -298,16 +299,14 @@ class SqliteStore:
         with self._transaction():
             entries = {s.action.entry_hash_or_none: (s, e) for s, _m, e in updates
                        if e is not None and s.action.entry_hash_or_none is not None}
-            held_entries = self._lookup_many("entry", list(entries)) if entries else {}
-            ids = self._lookup_many("action", [s.hash for s, _e in entries.values()])
+            held_entries = self._lookup_many(list(entries), entries=True) if entries else {}
             for signed, mask, _entry in updates:
                 self.set_held_mask(signed.hash, mask)
-            rows = [(hkey(entry_hash), entry_hash, entry,
-                     int(signed.action.visibility == Visibility.PRIVATE),  # type: ignore[attr-defined]
-                     ids[signed.hash])
+            rows = [(hkey(entry_hash), entry_hash, entry, hkey(signed.hash), signed.hash)
                     for entry_hash, (signed, entry) in entries.items()
-                    if entry_hash not in held_entries and signed.hash in ids]
-            self._db.executemany(_INSERT_ENTRY, rows)
+                    if entry_hash not in held_entries]
+            self._db.executemany("UPDATE action SET entry_hkey = ?, entry_hash = ?, entry = ? "
+                                 "WHERE hkey = ? AND hash = ?", rows)
 
     def set_held_mask(self, action_hash: bytes, mask: int) -> None:
         """Record that more ops of a held action are now held (an arc grew, a late publish)."""
@@ -316,8 +315,7 @@ class SqliteStore:
 
     def add_receipts(self, receipts: Sequence[tuple[bytes, int, bytes]]) -> None:
         """Record (action hash, op type, validator) receipts for our own ops."""
-        ids = self._lookup_many("action", list(dict.fromkeys(h for h, _, _ in receipts)),
-                                column="id")
+        ids = self._lookup_many(list(dict.fromkeys(h for h, _, _ in receipts)))
         rows = [(ids[h], op_type, validator) for h, op_type, validator in receipts if h in ids]
         self._db.executemany("INSERT OR IGNORE INTO receipt (action_id, op_type, validator) "
                              "VALUES (?, ?, ?)", rows)
@@ -374,33 +372,35 @@ class SqliteStore:
         db = self._db
         flag = 1 if authored else 0
         next_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM action").fetchone()[0]
-        actions, entries, registrations, linked = [], [], [], []
-        # the same entry written twice (two authors, or an update back) is stored once: one
-        # lookup for the batch (a NOT EXISTS per inserted row measured ~5 us slower per entry)
+        actions, registrations, linked = [], [], []
+        # the same entry written twice (two authors, or an update back) is stored once, in the
+        # row of the first writer: one lookup for the batch (a NOT EXISTS per inserted row
+        # measured ~5 us slower per entry)
         first_writer: dict[bytes, StagedRecord] = {}
         for record in records:
             entry_hash = record.signed.action.entry_hash_or_none
             if record.entry is not None and entry_hash is not None:
                 first_writer.setdefault(entry_hash, record)
-        held_entries = self._lookup_many("entry", list(first_writer)) if first_writer else {}
+        held_entries = self._lookup_many(list(first_writer), entries=True) if first_writer else {}
         agent_id = self._agent_id
         key_of = _HKEY.unpack_from  # hkey() inlined: this loop runs once per record stored
         for action_id, record in enumerate(records, next_id):
             signed = record.signed
             action = signed.action
             held = record.held_ops
-            # enums bound as plain ints: sqlite3 would look for an adapter for each
-            actions.append((action_id, key_of(signed.hash)[0], signed.hash, agent_id(action.author),
-                            action.seq, action.prev, action.timestamp_us, int(action.KIND),
-                            signed.action_bytes, signed.signature, int(record.status), flag,
-                            op_mask_for(action) if held is None else op_mask(held)))
             entry_hash = action.entry_hash_or_none
             if entry_hash is not None and first_writer.get(entry_hash) is record and (
                 entry_hash not in held_entries
             ):
-                private = int(action.visibility == Visibility.PRIVATE)  # type: ignore[attr-defined]
-                entries.append((key_of(entry_hash)[0], entry_hash, record.entry, private,
-                                action_id))
+                entry_key, entry = key_of(entry_hash)[0], record.entry
+            else:
+                entry_key = entry_hash = entry = None
+            # enums bound as plain ints: sqlite3 would look for an adapter for each
+            actions.append((action_id, key_of(signed.hash)[0], signed.hash, agent_id(action.author),
+                            action.seq, action.prev, action.timestamp_us, int(action.KIND),
+                            signed.action_bytes, signed.signature, int(record.status), flag,
+                            op_mask_for(action) if held is None else op_mask(held),
+                            entry_key, entry_hash, entry))
             if isinstance(action, Update | Delete):
                 registrations.extend((basis_of(t, action, signed.hash), int(t), action_id)
                                      for t in record.op_types() if t in REGISTRATION_OPS)
@@ -408,10 +408,8 @@ class SqliteStore:
                 linked.append((signed, action_id))
         db.executemany(
             "INSERT INTO action (id, hkey, hash, author_id, seq, prev, timestamp_us, kind, "
-            "action_bytes, signature, status, authored, ops) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", actions)
-        if entries:
-            db.executemany(_INSERT_ENTRY, entries)
+            "action_bytes, signature, status, authored, ops, entry_hkey, entry_hash, entry) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", actions)
         if registrations:
             db.executemany(
                 "INSERT INTO registration (basis, op_type, action_id) VALUES (?, ?, ?)",
@@ -441,12 +439,6 @@ class SqliteStore:
     def _action_id(self, action_hash: bytes) -> int | None:
         row = self._db.execute(
             "SELECT id FROM action WHERE hkey = ? AND hash = ?", (hkey(action_hash), action_hash)
-        ).fetchone()
-        return row[0] if row else None
-
-    def _entry_id(self, entry_hash: bytes) -> int | None:
-        row = self._db.execute(
-            "SELECT id FROM entry WHERE hkey = ? AND hash = ?", (hkey(entry_hash), entry_hash)
         ).fetchone()
         return row[0] if row else None
 
@@ -480,15 +472,16 @@ class SqliteStore:
     def get_entry(self, entry_hash: bytes) -> bytes | None:
         """Entry bytes by hash, or None."""
         row = self._db.execute(
-            "SELECT bytes FROM entry WHERE hkey = ? AND hash = ?", (hkey(entry_hash), entry_hash)
+            "SELECT entry FROM action WHERE entry_hkey = ? AND entry_hash = ? "
+            "AND entry IS NOT NULL", (hkey(entry_hash), entry_hash)
         ).fetchone()
         return row[0] if row else None
 
     def first_action_for_entry(self, entry_hash: bytes) -> SignedAction | None:
         """The first action held that wrote this entry, if it is valid."""
         row = self._db.execute(
-            "SELECT a.action_bytes, a.signature, a.status, a.hash FROM entry e JOIN action a "
-            "ON a.id = e.action_id WHERE e.hkey = ? AND e.hash = ?",
+            "SELECT action_bytes, signature, status, hash FROM action WHERE entry_hkey = ? "
+            "AND entry_hash = ? AND entry IS NOT NULL",
             (hkey(entry_hash), entry_hash),
         ).fetchone()
         if row is None or row[2] != Status.VALID:
@@ -571,8 +564,10 @@ class SqliteStore:
     def counts(self) -> dict[str, int]:
         """Row counts for status reports."""
         out = {}
-        for table in ("action", "entry", "link", "agent"):
+        for table in ("action", "link", "agent"):
             out[table] = self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        out["entry"] = self._db.execute(
+            "SELECT count(*) FROM action WHERE entry IS NOT NULL").fetchone()[0]
         bits = " + ".join(f"((ops >> {t}) & 1)" for t in OpType)
         out["dht_op"] = self._db.execute(f"SELECT coalesce(sum({bits}), 0) FROM action"
                                          ).fetchone()[0]

@@ -23,7 +23,7 @@ from builders import (
 from nodeapp._core.actions import InitZomesComplete
 from nodeapp._core.hashing import ActionHash, AgentPubKey
 from nodeapp._core.limits import ENTRY_BYTES_MAX
-from nodeapp._core.ops import ops_for_action
+from nodeapp._core.ops import op_mask_for, ops_for_action
 from nodeapp.conductor import Conductor
 from nodeapp.coordinator import Coordinator
 from nodeapp.errors import (
@@ -37,8 +37,8 @@ from nodeapp.errors import (
 )
 from nodeapp.kernels import audit_chains
 from nodeapp.keystore import generate_agent_key
-from nodeapp.store import ChainHead, SqliteStore
-from nodeapp.store.schema import SCHEMA_VERSION
+from nodeapp.store import ChainHead, SqliteStore, hkey
+from nodeapp.store.schema import MIGRATIONS, SCHEMA_VERSION
 from nodeapp.zome_api import ZomeApi
 from zomes.example import coordinator as example_coordinator
 from zomes.example.integrity import ZOME, Note
@@ -401,41 +401,69 @@ def test_the_schema_version_is_recorded(tmp_path: Path) -> None:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     finally:
         db.close()
-    assert {"meta", "agent", "action", "entry", "link", "receipt"} <= tables
+    assert {"meta", "agent", "action", "link", "receipt", "registration"} <= tables
     SqliteStore(tmp_path / "node.db").close()  # opening again migrates nothing
 
 
-def test_a_file_of_schema_2_keeps_its_chain_when_migrated(tmp_path: Path) -> None:
-    """Version 3 dropped the chain_head table: a version-2 file reopens with the same head,
-    and its own chain still refuses a stale writer."""
-    conductor = build_conductor(tmp_path)
-    conductor.call_json("example", "create_note", {"title": "before the upgrade"})
-    head = conductor.store.chain_head(conductor.agent)
-    conductor.store.close()
-    db = sqlite3.connect(tmp_path / "node.db", isolation_level=None)
-    try:  # rebuild what migration 3 removed, as a version-2 file had it
-        db.executescript(
-            "CREATE TABLE chain_head (author_id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, "
-            "hash BLOB NOT NULL);"
-            "CREATE UNIQUE INDEX action_own_seq ON action (author_id, seq) WHERE authored = 1;"
-            "INSERT INTO chain_head SELECT author_id, max(seq), hash FROM action "
-            "WHERE authored = 1;"
-            "PRAGMA user_version = 2;")
+def write_schema_2_file(path: Path, conductor: Conductor) -> None:
+    """The conductor's chain and entries, written as version 2 of the schema laid them out
+    (a chain_head table, a unique index over our own seqs, entries in a table of their own)."""
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        for script in MIGRATIONS[:2]:
+            db.executescript(script)
+        db.execute("INSERT INTO agent (id, pubkey) VALUES (1, ?)", (conductor.agent,))
+        chain = [signed for signed, _status in conductor.store.chain(conductor.agent)]
+        for action_id, signed in enumerate(chain, 1):
+            action = signed.action
+            db.execute("INSERT INTO action VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, 1, 1, ?)",
+                       (action_id, hkey(signed.hash), signed.hash, action.seq, action.prev,
+                        action.timestamp_us, int(action.KIND), signed.action_bytes,
+                        signed.signature, op_mask_for(action)))
+            entry_hash = action.entry_hash_or_none
+            if entry_hash is not None:
+                db.execute("INSERT INTO entry (hkey, hash, bytes, private, action_id) "
+                           "VALUES (?, ?, ?, 0, ?)", (hkey(entry_hash), entry_hash,
+                                                      conductor.store.get_entry(entry_hash),
+                                                      action_id))
+        db.execute("INSERT INTO chain_head VALUES (1, ?, ?)", (chain[-1].action.seq,
+                                                               chain[-1].hash))
+        db.execute("PRAGMA user_version = 2")
     finally:
         db.close()
-    with SqliteStore(tmp_path / "node.db") as store:
-        assert store.chain_head(conductor.agent) == head
-        stale = ChainHead(head.seq - 1, b"s" * 32)
-        action = InitZomesComplete(conductor.agent, head.seq + 1, head.hash, START_US)
-        with pytest.raises(ChainHeadMoved):
-            store.commit_own(conductor.agent, [staged(sign(action, conductor.key))], stale)
-    db = sqlite3.connect(tmp_path / "node.db")
+
+
+def test_a_file_of_schema_2_keeps_its_chain_and_entries_when_migrated(tmp_path: Path) -> None:
+    """Version 3 dropped the chain_head table, version 4 moved entries into their action's
+    row: a version-2 file reopens with the same head, notes and counts, its own chain still
+    refuses a stale writer, and zome calls go on writing to it."""
+    conductor = build_conductor(tmp_path, db_name="now.db")
+    note = conductor.call("example", "create_note", {"title": "before the upgrade"})
+    head = conductor.store.chain_head(conductor.agent)
+    counts = conductor.store.counts()
+    write_schema_2_file(tmp_path / "v2.db", conductor)
+    upgraded = Conductor(SqliteStore(tmp_path / "v2.db"), conductor.dna, conductor.key,
+                         clock_us=FakeClock(START_US + 10**9))
+    store = upgraded.store
+    assert store.chain_head(conductor.agent) == head
+    assert {k: store.counts()[k] for k in ("action", "entry")} == {
+        k: counts[k] for k in ("action", "entry")}
+    assert upgraded.call_json("example", "get_note", {"note": str(note)})["title"] == (
+        "before the upgrade")
+    stale = ChainHead(head.seq - 1, b"s" * 32)
+    action = InitZomesComplete(conductor.agent, head.seq + 1, head.hash, START_US)
+    with pytest.raises(ChainHeadMoved):
+        store.commit_own(conductor.agent, [staged(sign(action, conductor.key))], stale)
+    upgraded.call_json("example", "create_note", {"title": "after the upgrade"})
+    assert store.counts()["entry"] == counts["entry"] + 1
+    store.close()
+    db = sqlite3.connect(tmp_path / "v2.db")
     try:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
     finally:
         db.close()
-    assert "chain_head" not in names and "action_own_seq" not in names
+    assert not names & {"chain_head", "action_own_seq", "entry"}
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
