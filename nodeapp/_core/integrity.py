@@ -211,7 +211,9 @@ def decode_entry(data: bytes, entry_def: EntryDef) -> BaseModel:
     if _may_hold_float(data) and contains_float(value):
         raise MalformedData(f"{entry_def.name} holds a float; ledger data holds integers")
     try:
-        return entry_def.model.model_validate(value)
+        # the model's compiled validator, called directly: model_validate adds ~1.5 us of
+        # Python around the same call, once per received entry
+        return entry_def.model.__pydantic_validator__.validate_python(value)  # type: ignore[no-any-return]
     except PydanticValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

@@ -105,8 +105,7 @@ REGISTRATION_OPS = frozenset({
 })
 
 
-def op_types_for(action: Action) -> tuple[OpType, ...]:
-    """The op types an action yields, StoreRecord first."""
+def _compute_op_types(action: Action) -> tuple[OpType, ...]:
     types = _BASE
     if isinstance(action, Create | Update) and action.visibility == Visibility.PUBLIC:
         types = (*types, OpType.STORE_ENTRY)
@@ -122,16 +121,29 @@ def op_mask(op_types: tuple[OpType, ...]) -> int:
     return mask
 
 
-_MASKS: dict[tuple[type, int], int] = {}
+# which ops an action yields depends only on its kind and (for entries) visibility: each
+# answer is computed once, as received records ask for it several times each
+_OPS_OF: dict[object, tuple[tuple[OpType, ...], int]] = {}
+
+
+def _ops_of(action: Action) -> tuple[tuple[OpType, ...], int]:
+    cls = type(action)
+    key = (cls, action.visibility) if cls is Create or cls is Update else cls  # type: ignore[attr-defined]
+    found = _OPS_OF.get(key)
+    if found is None:
+        types = _compute_op_types(action)
+        found = _OPS_OF[key] = (types, op_mask(types))
+    return found
+
+
+def op_types_for(action: Action) -> tuple[OpType, ...]:
+    """The op types an action yields, StoreRecord first."""
+    return _ops_of(action)[0]
 
 
 def op_mask_for(action: Action) -> int:
-    """:func:`op_mask` of every op the action yields (memoised per kind and visibility)."""
-    key = (type(action), getattr(action, "visibility", 0))
-    mask = _MASKS.get(key)
-    if mask is None:
-        mask = _MASKS[key] = op_mask(op_types_for(action))
-    return mask
+    """:func:`op_mask` of every op the action yields."""
+    return _ops_of(action)[1]
 
 
 def ops_for_action(action: Action, action_hash: bytes) -> list[OpRef]:

@@ -51,6 +51,7 @@ _GENESIS_KIND_AT = {
     1: ActionKind.AGENT_VALIDATION_PKG,
     2: ActionKind.INIT_ZOMES_COMPLETE,
 }
+_GENESIS_KINDS = frozenset(_GENESIS_KIND_AT.values())
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def check_position(action: Action) -> None:
     expected_kind = _GENESIS_KIND_AT.get(action.seq)
     if expected_kind is not None and action.KIND != expected_kind:
         raise SysValidationError("genesis", f"seq {action.seq} must be {expected_kind.name}")
-    if expected_kind is None and action.KIND in _GENESIS_KIND_AT.values():
+    if expected_kind is None and action.KIND in _GENESIS_KINDS:
         raise SysValidationError("genesis", f"{action.KIND.name} only belongs in genesis")
     if action.seq == 0 and action.prev is not None:
         raise SysValidationError("prev_action", "the Dna action has no prev")
