@@ -275,12 +275,13 @@ class SqliteStore:
         key, hash_column, held = ("entry_hkey", "entry_hash", " AND entry IS NOT NULL"
                                   ) if entries else ("hkey", "hash", "")
         found: dict[bytes, int] = {}
+        key_of = _HKEY.unpack_from  # hkey() inlined: called for every record received
         for offset in range(0, len(hashes), 500):
             chunk = hashes[offset:offset + 500]
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
                 f"SELECT {hash_column}, {column} FROM action WHERE {key} IN ({marks}){held}",
-                [hkey(h) for h in chunk],
+                [key_of(h)[0] for h in chunk],
             ).fetchall()
             wanted = set(chunk)
             found.update((h, value) for h, value in rows if h in wanted)
@@ -382,12 +383,13 @@ class SqliteStore:
             if record.entry is not None and entry_hash is not None:
                 first_writer.setdefault(entry_hash, record)
         held_entries = self._lookup_many(list(first_writer), entries=True) if first_writer else {}
-        agent_id = self._agent_id
+        known_ids, agent_id = self._agent_ids, self._agent_id
         key_of = _HKEY.unpack_from  # hkey() inlined: this loop runs once per record stored
         for action_id, record in enumerate(records, next_id):
             signed = record.signed
             action = signed.action
             held = record.held_ops
+            author_id = known_ids.get(action.author) or agent_id(action.author)
             entry_hash = action.entry_hash_or_none
             if entry_hash is not None and first_writer.get(entry_hash) is record and (
                 entry_hash not in held_entries
@@ -396,7 +398,7 @@ class SqliteStore:
             else:
                 entry_key = entry_hash = entry = None
             # enums bound as plain ints: sqlite3 would look for an adapter for each
-            actions.append((action_id, key_of(signed.hash)[0], signed.hash, agent_id(action.author),
+            actions.append((action_id, key_of(signed.hash)[0], signed.hash, author_id,
                             action.seq, action.prev, action.timestamp_us, int(action.KIND),
                             signed.action_bytes, signed.signature, int(record.status), flag,
                             op_mask_for(action) if held is None else op_mask(held),
