@@ -424,7 +424,7 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
             [(signed, record[2]) for signed, record in found.values()],
             held_ops=self._held_or_wanted)
         return self._after_ingest(report, {h: r for h, (_, r) in found.items()}, now_us,
-                                  receipts_to_author)
+                                  receipts_to_author, sender=peer)
 
     def ingest_fetched(self, records: Sequence[Record], now_us: int, *,
                        activity: bool = False) -> IngestReport:
@@ -451,7 +451,7 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
         return report
 
     def _after_ingest(self, report: IngestReport, by_hash: dict[bytes, Record], now_us: int,
-                      receipts_to_author: bool) -> list[Outgoing]:
+                      receipts_to_author: bool, sender: bytes | None = None) -> list[Outgoing]:
         out: list[Outgoing] = []
         store = self.conductor.store
         receipts: dict[bytes, list[tuple[bytes, int]]] = {}
@@ -483,7 +483,7 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
         for author, items in receipts.items():
             for i in range(0, len(items), IDS_PER_FRAME_MAX):
                 out.append(Outgoing(author, self._receipts(tuple(items[i:i + IDS_PER_FRAME_MAX]))))
-        out.extend(self._forward_activity(report, by_hash))
+        out.extend(self._forward_activity(report, by_hash, sender))
         missing: list[bytes] = []
         for action_hash, reason in report.rejected:
             record = by_hash.get(action_hash) if action_hash else None
@@ -532,13 +532,19 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
             out.extend(Outgoing(holder, Get(dep)) for holder in holders[:2])
         return out
 
-    def _forward_activity(self, report: IngestReport, by_hash: dict[bytes, Record]
-                          ) -> list[Outgoing]:
+    def _forward_activity(self, report: IngestReport, by_hash: dict[bytes, Record],
+                          sender: bytes | None = None) -> list[Outgoing]:
         """The two StoreRecord authorities nearest an action pass it on to its author's
         agent-activity authorities: a forking author cannot show a branch to record holders
-        only and keep it from the authorities that would see the fork."""
+        only and keep it from the authorities that would see the fork.
+
+        A record its author sends again is passed on again: the first forward may have been
+        lost (or cut off by a partition), and a forking author that keeps showing its branch
+        would otherwise never reach the authorities that compare branches."""
         batches: dict[bytes, list[Record]] = {}
-        for action_hash in report.stored_hashes:
+        again = [h for h in report.duplicate_hashes
+                 if sender is not None and report.held[h][0].action.author == sender]
+        for action_hash in [*report.stored_hashes, *again]:
             record = by_hash.get(action_hash)
             if record is None:
                 continue
