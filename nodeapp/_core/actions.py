@@ -134,13 +134,17 @@ class Action(tuple):
         # each field a subclass declares (in order) reads the next tuple position
         declared = [name for name, kind in cls.__dict__.get("__annotations__", {}).items()
                     if "ClassVar" not in str(kind)]
+        if len(declared) != len(cls.CHECKS):
+            raise TypeError(f"{cls.__name__} declares {len(declared)} fields and "
+                            f"{len(cls.CHECKS)} checks: each field needs its check")
         for offset, name in enumerate(declared):
             setattr(cls, name, _field_at(_COMMON_FIELDS + offset))
         cls.OWN_FIELDS = tuple(declared)
 
     def __repr__(self) -> str:
         names = ("author", "seq", "prev", "timestamp_us", *self.OWN_FIELDS)
-        return f"{type(self).__name__}({', '.join(f'{n}={v!r}' for n, v in zip(names, self[1:]))})"  # noqa: B905,E501
+        fields = ", ".join(f"{n}={v!r}" for n, v in zip(names, self[1:], strict=True))
+        return f"{type(self).__name__}({fields})"
 
     def to_list(self) -> list[Any]:
         """The positional CBOR form."""
@@ -251,8 +255,6 @@ ACTION_CLASSES: dict[int, type[Action]] = {
     cls.KIND: cls for cls in (Dna, AgentValidationPkg, InitZomesComplete, Create, Update, Delete,
                               CreateLink, DeleteLink)
 }
-for _cls in ACTION_CLASSES.values():
-    assert len(_cls.CHECKS) == len(_cls.OWN_FIELDS), _cls  # a check for every declared field
 
 
 _KIND_TYPES = (int, ActionKind)
