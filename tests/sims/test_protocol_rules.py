@@ -1,4 +1,5 @@
-"""Protocol rules at the edges: invite use counts, forged records, strangers, bad frames."""
+"""Protocol rules at the edges: invite use counts, forged records, strangers, bad frames,
+missing dependencies, and the forwarding that lets activity authorities see forks."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from random import Random
 import pytest
 
 from nodeapp._core.actions import Create, Visibility, sign_action
-from nodeapp._core.hashing import blake2b_256
+from nodeapp._core.hashing import blake2b_256, location_of
 from nodeapp._core.messages import Get, Hello, Publish, Refused, SyncOffer, decode_message
 from nodeapp.conductor import make_signer
 from nodeapp.errors import MalformedData
@@ -167,3 +168,34 @@ def test_a_record_whose_dependency_is_missing_fetches_it_then_validates(
     for action_hash in (note.raw, update.raw):
         held = judge.protocol.conductor.store.get_action(action_hash)
         assert held is not None and held[1] == Status.VALID
+
+
+def test_a_record_its_author_sends_again_is_forwarded_again(cluster: Cluster) -> None:
+    """The StoreRecord authorities nearest an action forward it to its author's activity
+    authorities. That forward may be lost, so a copy the author sends again is forwarded
+    again; a copy from anyone else is not (it is gossip, not the author's retry)."""
+    author = cluster.nodes[1]
+    assert author.protocol is not None
+    note = author.protocol.conductor.call("example", "create_note",
+                                          {"title": "seen twice", "index_by_author": False})
+    store = author.protocol.conductor.store
+    found = store.get_action(note.raw)
+    assert found is not None
+    record = (found[0].action_bytes, found[0].signature,
+              store.get_entry(found[0].action.entry_hash_or_none))
+    ring = author.protocol.ring
+    forwarder = next(n for n in cluster.nodes if n.agent != author.agent
+                     and n.agent in ring.authorities(note.location)[:2])
+    other = next(n for n in cluster.nodes if n.agent not in (author.agent, forwarder.agent))
+    assert forwarder.protocol is not None
+    activity = set(ring.authorities(location_of(author.agent))) - {author.agent, forwarder.agent}
+    assert activity  # someone to forward to
+
+    def forwarded(sender: bytes) -> set[bytes]:
+        assert forwarder.protocol is not None
+        out = forwarder.protocol.on_message(sender, Publish((record,)), cluster.net.now_us)
+        return {o.peer for o in out if isinstance(o.message, Publish)}
+
+    assert forwarded(author.agent) == activity  # first copy: stored and forwarded
+    assert forwarded(author.agent) == activity  # the author's retry: forwarded again
+    assert forwarded(other.agent) == set()  # a copy from another member: not forwarded
