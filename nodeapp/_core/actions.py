@@ -310,8 +310,8 @@ def signed_action_from_parts(action_bytes: bytes, signature: bytes) -> SignedAct
         raise MalformedData("signature must be 64 bytes")
     if type(action_bytes) is not bytes:
         raise MalformedData("action must be a byte string")
-    action = action_from_list(decode_hashed(action_bytes, size_max=ACTION_BYTES_MAX))
-    return SignedAction(action, action_bytes, signature, blake2b_256(action_bytes))
+    return SignedAction(decode_action(action_bytes), action_bytes, signature,
+                        blake2b_256(action_bytes))
 
 
 def decode_signed_action(data: bytes) -> SignedAction:
