@@ -97,6 +97,7 @@ class Conductor:
         self.clock_us = clock_us
         self._sign = make_signer(key)
         self._zome_names = tuple(zome.name for zome in dna.zomes)
+        self._zome_indexes = {name: index for index, name in enumerate(self._zome_names)}
         # our chain head as last seen; a stale cache is caught by the commit's compare-and-swap
         self._head: tuple[ChainHead, SignedAction] | None = None
 
@@ -171,7 +172,7 @@ class Conductor:
         if remote and not function.remote:
             raise ZomeCallError(f"{zome}.{fn} is not open to calls from other agents")
         parsed = function.parse_input(payload)
-        zome_index = self.dna.zome_index(zome)
+        zome_index = self._zome_indexes[zome]  # known: coordinator() found it
         for _attempt in range(CALL_ATTEMPTS_MAX):
             loaded = self._load_head()
             if loaded is None:

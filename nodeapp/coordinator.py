@@ -39,7 +39,9 @@ class ZomeFunction:
         if isinstance(payload, self.input_model):
             return payload
         try:
-            return self.input_model.model_validate(payload)
+            # the compiled validator, called directly: model_validate wraps the same call
+            # in ~1.5 us of Python, once per zome call
+            return self.input_model.__pydantic_validator__.validate_python(payload)  # type: ignore[no-any-return]
         except PydanticValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()

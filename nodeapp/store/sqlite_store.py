@@ -110,6 +110,9 @@ class StoredLink:
 
 
 _HKEY = struct.Struct(">q")
+# kinds whose storing also writes a registration row / a link index row
+_REGISTERING, _LINKING = (Update, Delete), (CreateLink, DeleteLink)
+_BEGIN = {mode: f"BEGIN {mode}" for mode in ("IMMEDIATE", "DEFERRED", "EXCLUSIVE")}
 
 
 
@@ -177,10 +180,10 @@ class SqliteStore:
 
     class _Tx:
         def __init__(self, store: SqliteStore, mode: str) -> None:
-            self.store, self.mode = store, mode
+            self.store, self.begin = store, _BEGIN[mode]
 
         def __enter__(self) -> None:
-            self.store._db.execute(f"BEGIN {self.mode}")
+            self.store._db.execute(self.begin)
 
         def __exit__(self, exc_type: object, *rest: object) -> None:
             if exc_type is None:
@@ -254,9 +257,15 @@ class SqliteStore:
         if not records:
             return
         with self._transaction():
-            if self._own_head(self._agent_id(author)) != expected_head:
+            # the head and the next free id in one statement: this runs once per zome call
+            row = self._db.execute(
+                "SELECT seq, hash, (SELECT max(id) FROM action) + 1 FROM action "
+                "WHERE author_id = ? AND authored = 1 ORDER BY seq DESC LIMIT 1",
+                (self._agent_id(author),)).fetchone()
+            head, next_id = (None, None) if row is None else (ChainHead(row[0], row[1]), row[2])
+            if head != expected_head:
                 raise ChainHeadMoved("the chain head moved while the call ran")
-            self._insert_records(records, authored=True)
+            self._insert_records(records, authored=True, next_id=next_id)
 
     def store_received(self, records: Sequence[StagedRecord]) -> int:
         """Store records received from peers (already validated to ``status``) in one
@@ -365,14 +374,17 @@ class SqliteStore:
                          if other != s.hash)
         return forks
 
-    def _insert_records(self, records: Sequence[StagedRecord], authored: bool) -> None:
-        """Insert in bulk inside the caller's transaction. Ids are assigned here so actions,
-        entries and ops each go in one ``executemany``."""
+    def _insert_records(self, records: Sequence[StagedRecord], authored: bool,
+                        next_id: int | None = None) -> None:
+        """Insert in bulk inside the caller's transaction. Ids are assigned here (from
+        ``next_id`` when the caller read it already) so actions, entries and ops each go in one
+        ``executemany``."""
         if not records:
             return
         db = self._db
         flag = 1 if authored else 0
-        next_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM action").fetchone()[0]
+        if next_id is None:
+            next_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM action").fetchone()[0]
         actions, registrations, linked = [], [], []
         # the same entry written twice (two authors, or an update back) is stored once, in the
         # row of the first writer: one lookup for the batch (a NOT EXISTS per inserted row
@@ -403,10 +415,10 @@ class SqliteStore:
                             signed.action_bytes, signed.signature, int(record.status), flag,
                             op_mask_for(action) if held is None else op_mask(held),
                             entry_key, entry_hash, entry))
-            if isinstance(action, Update | Delete):
+            if isinstance(action, _REGISTERING):
                 registrations.extend((basis_of(t, action, signed.hash), int(t), action_id)
                                      for t in record.op_types() if t in REGISTRATION_OPS)
-            elif record.status == Status.VALID and isinstance(action, CreateLink | DeleteLink):
+            elif record.status == Status.VALID and isinstance(action, _LINKING):
                 linked.append((signed, action_id))
         db.executemany(
             "INSERT INTO action (id, hkey, hash, author_id, seq, prev, timestamp_us, kind, "
