@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -257,15 +257,24 @@ class SqliteStore:
         if not records:
             return
         with self._transaction():
-            # the head and the next free id in one statement: this runs once per zome call
+            # one statement, once per zome call: the head, the next free id and, for the usual
+            # call that writes one entry, whether that entry is held already (stored once)
+            entries = [r.signed.action.entry_hash_or_none for r in records if r.entry is not None]
+            one = entries[0] if len(entries) == 1 else None
             row = self._db.execute(
-                "SELECT seq, hash, (SELECT max(id) FROM action) + 1 FROM action "
-                "WHERE author_id = ? AND authored = 1 ORDER BY seq DESC LIMIT 1",
-                (self._agent_id(author),)).fetchone()
-            head, next_id = (None, None) if row is None else (ChainHead(row[0], row[1]), row[2])
+                "SELECT seq, hash, (SELECT max(id) FROM action) + 1, (SELECT 1 FROM action "
+                "WHERE entry_hkey = ?2 AND entry_hash = ?3 AND entry IS NOT NULL LIMIT 1) "
+                "FROM action WHERE author_id = ?1 AND authored = 1 ORDER BY seq DESC LIMIT 1",
+                (self._agent_id(author), None if one is None else hkey(one), one)).fetchone()
+            if row is None:  # no chain yet: this is the genesis, which writes no entry
+                head, next_id, held_entries = None, None, None
+            else:
+                head, next_id = ChainHead(row[0], row[1]), row[2]
+                held_entries = None if one is None else ({one: 0} if row[3] else {})
             if head != expected_head:
                 raise ChainHeadMoved("the chain head moved while the call ran")
-            self._insert_records(records, authored=True, next_id=next_id)
+            self._insert_records(records, authored=True, next_id=next_id,
+                                 held_entries=held_entries)
 
     def store_received(self, records: Sequence[StagedRecord]) -> int:
         """Store records received from peers (already validated to ``status``) in one
@@ -375,10 +384,11 @@ class SqliteStore:
         return forks
 
     def _insert_records(self, records: Sequence[StagedRecord], authored: bool,
-                        next_id: int | None = None) -> None:
-        """Insert in bulk inside the caller's transaction. Ids are assigned here (from
-        ``next_id`` when the caller read it already) so actions, entries and ops each go in one
-        ``executemany``."""
+                        next_id: int | None = None,
+                        held_entries: Mapping[bytes, int] | None = None) -> None:
+        """Insert in bulk inside the caller's transaction. Ids are assigned here so actions,
+        entries and ops each go in one ``executemany``. ``next_id`` and ``held_entries`` (which
+        of the records' entries are stored already) are read here unless the caller has."""
         if not records:
             return
         db = self._db
@@ -394,7 +404,9 @@ class SqliteStore:
             entry_hash = record.signed.action.entry_hash_or_none
             if record.entry is not None and entry_hash is not None:
                 first_writer.setdefault(entry_hash, record)
-        held_entries = self._lookup_many(list(first_writer), entries=True) if first_writer else {}
+        if held_entries is None:
+            held_entries = (self._lookup_many(list(first_writer), entries=True)
+                            if first_writer else {})
         known_ids, agent_id = self._agent_ids, self._agent_id
         key_of = _HKEY.unpack_from  # hkey() inlined: this loop runs once per record stored
         for action_id, record in enumerate(records, next_id):
