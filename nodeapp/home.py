@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dna import PRODUCTION_ZOMES, build_manifest, load_dna
+from nodeapp._core.actions import ActionKind
 from nodeapp._core.dna import DnaManifest, manifest_from_bytes
 from nodeapp._core.hashing import ActionHash, AgentPubKey, DnaHash
 from nodeapp.conductor import Conductor
@@ -178,6 +179,7 @@ class NodeHome:
         manifest = self.manifest()
         with self.open_store() as store:
             head = store.chain_head(public_key)
+            found = store.get_action(head.hash) if head else None
             counts = store.counts()
             size = store.size_bytes()
         return {
@@ -188,6 +190,7 @@ class NodeHome:
             "network": manifest.name if manifest else None,
             "chain_length": head.seq + 1 if head else 0,
             "chain_head": str(ActionHash(head.hash)) if head else None,
+            "chain_closed": found is not None and found[0].action.KIND == ActionKind.CLOSE_CHAIN,
             "actions_held": counts["action"],
             "ops_held": counts["dht_op"],
             "store_bytes": size,

@@ -15,16 +15,26 @@ from pydantic import BaseModel
 
 from nodeapp._core.actions import (
     Action,
+    CloseChain,
     Create,
     CreateLink,
     Delete,
     DeleteLink,
+    OpenChain,
     SignedAction,
     Update,
     Visibility,
     sign_action,
 )
-from nodeapp._core.hashing import ActionHash, AgentPubKey, EntryHash, Hash, blake2b_256, from_tagged
+from nodeapp._core.hashing import (
+    ActionHash,
+    AgentPubKey,
+    DnaHash,
+    EntryHash,
+    Hash,
+    blake2b_256,
+    from_tagged,
+)
 from nodeapp._core.integrity import (
     IntegrityZome,
     MissingDependency,
@@ -237,6 +247,26 @@ class ZomeApi:
             raise ZomeCallError("only a CreateLink can be removed with delete_link")
         return self._append(lambda seq, prev, ts: DeleteLink(
             self.agent.raw, seq, prev, ts, old.base, create_link.raw))
+
+    def close_chain(self, new_target: DnaHash | AgentPubKey | None = None) -> ActionHash:
+        """Close this agent's chain in this DNA: nothing can be written after it. ``new_target``
+        names where the agent goes on (a new DNA version, or a new key), if anywhere."""
+        if new_target is not None and not isinstance(new_target, DnaHash | AgentPubKey):
+            raise ZomeCallError("a chain moves on to a DNA hash or an agent key, not "
+                                f"{type(new_target).__name__}")
+        target = None if new_target is None else new_target.tagged()
+        return self._append(lambda seq, prev, ts: CloseChain(self.agent.raw, seq, prev, ts,
+                                                             target))
+
+    def open_chain(self, prev_target: DnaHash | AgentPubKey, close_hash: ActionHash
+                   ) -> ActionHash:
+        """Say, as the first write after genesis, that this chain goes on from a closed one:
+        the DNA or agent it came from and the hash of that chain's CloseChain."""
+        if not isinstance(prev_target, DnaHash | AgentPubKey):
+            raise ZomeCallError("a chain goes on from a DNA hash or an agent key, not "
+                                f"{type(prev_target).__name__}")
+        return self._append(lambda seq, prev, ts: OpenChain(self.agent.raw, seq, prev, ts,
+                                                            prev_target.tagged(), close_hash.raw))
 
     # --- reads -------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from enum import IntEnum
 from typing import Any, ClassVar, NamedTuple, Self
 
 from nodeapp._core.canonical import decode_hashed, decode_shallow, encode_flat
-from nodeapp._core.hashing import HASH_BYTES, HASH_CLASSES, blake2b_256
+from nodeapp._core.hashing import HASH_BYTES, HASH_CLASSES, HashKind, blake2b_256
 from nodeapp._core.limits import ACTION_BYTES_MAX, LINK_TAG_BYTES_MAX, MEMBRANE_PROOF_BYTES_MAX
 from nodeapp.errors import MalformedData
 
@@ -38,6 +38,8 @@ class ActionKind(IntEnum):
     DELETE = 5
     CREATE_LINK = 6
     DELETE_LINK = 7
+    CLOSE_CHAIN = 8
+    OPEN_CHAIN = 9
 
 
 class Visibility(IntEnum):
@@ -81,6 +83,19 @@ def _tag(v: Any) -> bytes:
     if type(v) is not bytes or len(v) > LINK_TAG_BYTES_MAX:
         raise MalformedData(f"link tag must be bytes of at most {LINK_TAG_BYTES_MAX}")
     return v
+
+
+_MIGRATION_TAGS = (HashKind.DNA, HashKind.AGENT)
+
+
+def _migration_target(v: Any) -> bytes:
+    if type(v) is not bytes or len(v) != HASH_BYTES + 1 or v[0] not in _MIGRATION_TAGS:
+        raise MalformedData("a migration target is a tagged DNA hash or agent key")
+    return v
+
+
+def _migration_target_or_none(v: Any) -> bytes | None:
+    return None if v is None else _migration_target(v)
 
 
 def _membrane_proof(v: Any) -> bytes | None:
@@ -251,9 +266,30 @@ class DeleteLink(Action):
     link_add_address: bytes
 
 
+class CloseChain(Action):
+    """The chain's last action: the agent leaves this DNA, for a new DNA version or a new key
+    (``new_target``, a tagged DNA hash or agent key) or for good (None). Nothing may follow."""
+
+    __slots__ = ()
+    KIND = ActionKind.CLOSE_CHAIN
+    CHECKS = (_migration_target_or_none,)
+    new_target: bytes | None
+
+
+class OpenChain(Action):
+    """The first action after genesis of a chain that continues a closed one: names the DNA or
+    agent it came from and the hash of that chain's CloseChain."""
+
+    __slots__ = ()
+    KIND = ActionKind.OPEN_CHAIN
+    CHECKS = (_migration_target, _hash32)
+    prev_target: bytes
+    close_hash: bytes
+
+
 ACTION_CLASSES: dict[int, type[Action]] = {
     cls.KIND: cls for cls in (Dna, AgentValidationPkg, InitZomesComplete, Create, Update, Delete,
-                              CreateLink, DeleteLink)
+                              CreateLink, DeleteLink, CloseChain, OpenChain)
 }
 
 

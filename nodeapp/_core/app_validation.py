@@ -107,7 +107,7 @@ def _dispatch(op_type: OpType, signed: SignedAction, zomes: Sequence[IntegrityZo
         if isinstance(action, DeleteLink) and not isinstance(removed, CreateLink):
             return Invalid("a DeleteLink must remove a CreateLink")
         return _run(zomes[removed.zome_index], Op(op_type, signed), ctx)  # type: ignore[attr-defined]
-    for zome in zomes:  # genesis actions: every zome may object
+    for zome in zomes:  # genesis and CloseChain/OpenChain: every zome may object
         result = _run(zome, Op(op_type, signed), ctx)
         if type(result) is not Valid:
             return result

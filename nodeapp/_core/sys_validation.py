@@ -2,9 +2,11 @@
 
 Checked here, in this order, each failure a :class:`SysValidationError` naming its rule:
 ``signature`` (Ed25519 by the author over the action bytes as received), ``genesis`` (Dna at
-seq 0, AgentValidationPkg at 1, InitZomesComplete at 2, nowhere else), ``dna_hash`` (the Dna
-action names this network), ``author`` / ``seq`` / ``prev_action`` / ``timestamp`` (the action
-follows its prev: same author, seq + 1, prev hash matches, timestamp not earlier), ``clock`` (not
+seq 0, AgentValidationPkg at 1, InitZomesComplete at 2, nowhere else), ``open_chain`` (an
+OpenChain only at seq 3, right after genesis), ``dna_hash`` (the Dna action names this network),
+``author`` / ``seq`` / ``prev_action`` / ``timestamp`` (the action follows its prev: same author,
+seq + 1, prev hash matches, timestamp not earlier), ``closed_chain`` (nothing follows a
+CloseChain), ``clock`` (not
 more than the allowed drift in the future of the receiver's clock, when one is given),
 ``entry_type`` / ``link_type`` (declared by the DNA, with the declared visibility),
 ``entry_hash`` and ``entry_size`` (the entry bytes hash to what the action says, at most 1 MiB),
@@ -42,9 +44,11 @@ from nodeapp._core.membrane import check_membrane_proof
 from nodeapp.errors import SysValidationError
 
 RULES = (
-    "signature", "genesis", "dna_hash", "author", "seq", "prev_action", "timestamp", "clock",
-    "entry_type", "link_type", "entry_hash", "entry_size", "private_entry", "link_tag_size",
+    "signature", "genesis", "open_chain", "dna_hash", "author", "seq", "prev_action",
+    "timestamp", "closed_chain", "clock", "entry_type", "link_type", "entry_hash", "entry_size",
+    "private_entry", "link_tag_size",
 )
+OPEN_CHAIN_SEQ = 3  # a chain that continues a closed one says so before anything else
 
 _GENESIS_KIND_AT = {
     0: ActionKind.DNA,
@@ -102,6 +106,9 @@ def check_position(action: Action) -> None:
         raise SysValidationError("genesis", f"seq {action.seq} must be {expected_kind.name}")
     if expected_kind is None and action.KIND in _GENESIS_KINDS:
         raise SysValidationError("genesis", f"{action.KIND.name} only belongs in genesis")
+    if action.KIND == ActionKind.OPEN_CHAIN and action.seq != OPEN_CHAIN_SEQ:
+        raise SysValidationError("open_chain", f"OpenChain belongs at seq {OPEN_CHAIN_SEQ}, "
+                                 "right after genesis")
     if action.seq == 0 and action.prev is not None:
         raise SysValidationError("prev_action", "the Dna action has no prev")
     if action.seq > 0 and action.prev is None:
@@ -124,6 +131,8 @@ def check_against_prev(action: Action, action_hash: bytes, prev: Action | None,
         raise SysValidationError("seq", f"seq {action.seq} does not follow {prev.seq}")
     if action.timestamp_us < prev.timestamp_us:
         raise SysValidationError("timestamp", "timestamp is earlier than the previous action's")
+    if prev.KIND == ActionKind.CLOSE_CHAIN:
+        raise SysValidationError("closed_chain", "the chain was closed by the previous action")
 
 
 def check_types(action: Action, dna: DnaTypes) -> None:

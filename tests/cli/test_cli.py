@@ -147,3 +147,18 @@ def test_insecure_demo_home_needs_no_passphrase(tmp_path: Path) -> None:
     ok("network", "create", "--home", str(home), "--name", "demo", env_pass=None)
     ok("call", "--home", str(home), "example", "create_note", '{"title": "x"}', env_pass=None)
     assert json.loads(ok("status", "--home", str(home), "--json"))["chain_length"] == 5
+
+
+def test_a_closed_chain_shows_in_status_and_refuses_calls_in_one_line(tmp_path: Path) -> None:
+    site = tmp_path / "site-c"  # its own home: the module's shared one stays open
+    ok("init", "--home", str(site), "--kdf", "interactive")
+    ok("network", "create", "--home", str(site), "--name", "sensors-2026", "--json")
+    assert json.loads(ok("status", "--home", str(site), "--json"))["chain_closed"] is False
+    ok("call", "--home", str(site), "example", "close_chain", "{}")
+    status = json.loads(ok("status", "--home", str(site), "--json"))
+    assert status["chain_closed"] is True and status["chain_length"] == 4
+    chain = json.loads(ok("chain", "--home", str(site), "--json"))["actions"]
+    assert chain[-1]["kind"] == "CLOSE_CHAIN"
+    proc = run("call", "--home", str(site), "example", "create_note", '{"title": "late"}')
+    assert_clean_error(proc, 1, "closed_chain")
+    assert json.loads(ok("status", "--home", str(site), "--json"))["chain_length"] == 4

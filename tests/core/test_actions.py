@@ -17,12 +17,14 @@ from nodeapp._core.actions import (
     Action,
     ActionKind,
     AgentValidationPkg,
+    CloseChain,
     Create,
     CreateLink,
     Delete,
     DeleteLink,
     Dna,
     InitZomesComplete,
+    OpenChain,
     SignedAction,
     Update,
     Visibility,
@@ -48,6 +50,8 @@ ACTION_CLASSES_BY_NAME = {cls.__name__: cls for cls in ACTION_CLASSES.values()}
 
 h32 = st.binary(min_size=32, max_size=32)
 tagged = st.builds(lambda k, h: bytes((k,)) + h, st.sampled_from(list(HashKind)), h32)
+migration_targets = st.builds(lambda k, h: bytes((k,)) + h,
+                              st.sampled_from([HashKind.DNA, HashKind.AGENT]), h32)
 u32 = st.integers(0, 2**32 - 1)
 seqs = u32
 prevs = st.none() | h32
@@ -71,6 +75,9 @@ STRATEGIES: dict[str, st.SearchStrategy[Action]] = {
                             link_type_index=u32, tag=st.binary(max_size=LINK_TAG_BYTES_MAX),
                             **common),
     "DeleteLink": st.builds(DeleteLink, base=tagged, link_add_address=h32, **common),
+    "CloseChain(target)": st.builds(CloseChain, new_target=migration_targets, **common),
+    "CloseChain(no target)": st.builds(CloseChain, new_target=st.none(), **common),
+    "OpenChain": st.builds(OpenChain, prev_target=migration_targets, close_hash=h32, **common),
 }
 
 
@@ -144,7 +151,7 @@ def with_field(items: list[Any], index: int, value: Any) -> list[Any]:
 BAD_LISTS: dict[str, Any] = {
     "not a list": {"kind": 3},
     "too short": [3, AUTHOR, 3, P],
-    "unknown kind": with_field(GOOD_CREATE, 0, 8),
+    "unknown kind": with_field(GOOD_CREATE, 0, len(ActionKind)),
     "negative kind": with_field(GOOD_CREATE, 0, -1),
     "kind as text": with_field(GOOD_CREATE, 0, "3"),
     "kind as bool": with_field(GOOD_CREATE, 0, True),
@@ -177,6 +184,12 @@ BAD_LISTS: dict[str, Any] = {
     "unknown hash kind tag": [6, AUTHOR, 3, P, 1, bytes([len(HashKind)]) + P, b"\x01" + P, 0,
                               0, b""],
     "DeleteLink short address": [7, AUTHOR, 3, P, 1, b"\x00" + P, P[:16]],
+    "CloseChain to an entry": [8, AUTHOR, 3, P, 1, bytes((HashKind.ENTRY,)) + P],
+    "CloseChain untagged target": [8, AUTHOR, 3, P, 1, P],
+    "CloseChain without its field": [8, AUTHOR, 3, P, 1],
+    "OpenChain without a target": [9, AUTHOR, 3, P, 1, None, P],
+    "OpenChain from an action": [9, AUTHOR, 3, P, 1, bytes((HashKind.ACTION,)) + P, P],
+    "OpenChain short close hash": [9, AUTHOR, 3, P, 1, bytes((HashKind.DNA,)) + P, P[:31]],
 }
 
 

@@ -26,11 +26,13 @@ from hypothesis import strategies as st
 
 from nodeapp._core.actions import (
     AgentValidationPkg,
+    CloseChain,
     CreateLink,
     Delete,
     DeleteLink,
     Dna,
     InitZomesComplete,
+    OpenChain,
     SignedAction,
     Update,
     Visibility,
@@ -142,6 +144,28 @@ def _genesis() -> Case:
     return Case(create_after(KEY, pkg, note_bytes("early")), pkg, note_bytes("early"))
 
 
+def close_after(prev: SignedAction, new_target: bytes | None = None) -> SignedAction:
+    return sign(CloseChain(KEY.public_key, prev.action.seq + 1, prev.hash,
+                           prev.action.timestamp_us + STEP_US, new_target), KEY)
+
+
+def open_after(prev: SignedAction) -> SignedAction:
+    return sign(OpenChain(KEY.public_key, prev.action.seq + 1, prev.hash,
+                          prev.action.timestamp_us + STEP_US,
+                          bytes((HashKind.DNA,)) + b"d" * 32, b"c" * 32), KEY)
+
+
+def _open_chain() -> Case:
+    # an OpenChain after the first note: too late to say where the chain came from
+    return Case(open_after(NOTE), NOTE)
+
+
+def _closed_chain() -> Case:
+    closed = close_after(NOTE)
+    return Case(create_after(KEY, closed, note_bytes("after the end")), closed,
+                note_bytes("after the end"))
+
+
 def _dna_hash() -> Case:
     other = build_dna("another network", stewards=[KEY])
     return Case(sign(Dna(KEY.public_key, 0, None, START_US, other.hash), KEY), None)
@@ -204,11 +228,13 @@ def _link_tag_size() -> Case:
 RULE_CASES: dict[str, Callable[[], Case]] = {
     "signature": _signature,
     "genesis": _genesis,
+    "open_chain": _open_chain,
     "dna_hash": _dna_hash,
     "author": _author,
     "seq": _seq,
     "prev_action": _prev_action,
     "timestamp": _timestamp,
+    "closed_chain": _closed_chain,
     "clock": _clock,
     "entry_type": _entry_type,
     "link_type": _link_type,
@@ -233,6 +259,28 @@ def test_each_rule_names_itself(rule: str) -> None:
 
 
 # more shapes of the same rules
+
+
+@pytest.mark.parametrize("target", [None, bytes((HashKind.DNA,)) + b"d" * 32,
+                                    bytes((HashKind.AGENT,)) + OTHER.public_key])
+def test_close_chain_passes_with_or_without_a_target(target: bytes | None) -> None:
+    validate(close_after(NOTE, target), NOTE)
+
+
+def test_open_chain_right_after_genesis_passes() -> None:
+    validate(open_after(INIT), INIT)
+
+
+@pytest.mark.parametrize("follower", ["close", "open", "link"])
+def test_nothing_follows_a_close_chain(follower: str) -> None:
+    closed = close_after(NOTE)
+    after = {"close": lambda: close_after(closed), "open": lambda: open_after(closed),
+             "link": lambda: link_after(closed)}[follower]()
+    with pytest.raises(SysValidationError) as caught:
+        validate(after, closed)
+    assert caught.value.rule in {"closed_chain", "open_chain"}
+    if follower != "open":
+        assert caught.value.rule == "closed_chain"
 
 
 def _genesis_variants() -> list[SignedAction]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from nodeapp._core.hashing import ActionHash, AgentPubKey
+from nodeapp._core.hashing import ActionHash, AgentPubKey, parse_hash
 from nodeapp.coordinator import Coordinator
 from nodeapp.zome_api import ZomeApi
 from zomes.example.integrity import ZOME, Note, PrivateNote
@@ -35,6 +35,22 @@ class NoteRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     note: str
+
+
+class CloseChainInput(BaseModel):
+    """Where the agent goes on, if anywhere: a printable DNA hash or agent key."""
+
+    model_config = ConfigDict(extra="forbid")
+    new_target: str | None = None
+
+
+class OpenChainInput(BaseModel):
+    """Where this chain comes from: a printable DNA hash or agent key, and the CloseChain
+    action that ended the chain there."""
+
+    model_config = ConfigDict(extra="forbid")
+    prev_target: str
+    close_hash: str
 
 
 class AgentRef(BaseModel):
@@ -131,3 +147,17 @@ def private_note_count(api: ZomeApi) -> int:
 def chain_length_of(api: ZomeApi, ref: AgentRef) -> int:
     """How many actions an agent's chain holds, as its activity authorities know it."""
     return len(api.get_agent_activity(AgentPubKey.parse(ref.agent)))
+
+
+@COORDINATOR.function
+def close_chain(api: ZomeApi, where: CloseChainInput) -> ActionHash:
+    """Close my chain in this network (nothing can be written after it)."""
+    target = None if where.new_target is None else parse_hash(where.new_target)
+    return api.close_chain(target)  # type: ignore[arg-type]  # the API refuses other kinds
+
+
+@COORDINATOR.function
+def open_chain(api: ZomeApi, where: OpenChainInput) -> ActionHash:
+    """Say that my chain here goes on from one closed elsewhere (first write after genesis)."""
+    return api.open_chain(parse_hash(where.prev_target),  # type: ignore[arg-type]
+                          ActionHash.parse(where.close_hash))
