@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import struct
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -270,7 +270,7 @@ class SqliteStore:
                 head, next_id, held_entries = None, None, None
             else:
                 head, next_id = ChainHead(row[0], row[1]), row[2]
-                held_entries = None if one is None else ({one: 0} if row[3] else {})
+                held_entries = None if one is None else ({one} if row[3] else set())
             if head != expected_head:
                 raise ChainHeadMoved("the chain head moved while the call ran")
             self._insert_records(records, authored=True, next_id=next_id,
@@ -385,7 +385,7 @@ class SqliteStore:
 
     def _insert_records(self, records: Sequence[StagedRecord], authored: bool,
                         next_id: int | None = None,
-                        held_entries: Mapping[bytes, int] | None = None) -> None:
+                        held_entries: Container[bytes] | None = None) -> None:
         """Insert in bulk inside the caller's transaction. Ids are assigned here so actions,
         entries and ops each go in one ``executemany``. ``next_id`` and ``held_entries`` (which
         of the records' entries are stored already) are read here unless the caller has."""
