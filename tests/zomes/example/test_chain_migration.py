@@ -101,3 +101,17 @@ def test_a_peer_rejects_what_an_author_signs_after_closing(tmp_path: Path,
     assert report.rejected == [(late.hash, "closed_chain: the chain was closed by the previous "
                                            "action")]
     assert bob.store.get_action(late.hash) is None
+
+
+def test_a_write_after_closing_is_proof_for_a_warrant(tmp_path: Path, alice: Conductor) -> None:
+    alice.call("example", "close_chain", {})
+    closed = alice.store.get_action(alice.store.chain_head(alice.agent).hash)  # type: ignore[union-attr]
+    assert closed is not None
+    entry = note_bytes("after the end")
+    late = create_after(alice.key, closed[0], entry)
+    bob = build_conductor(tmp_path, dna=alice.dna, clock=FakeClock(), db_name="bob.db")
+    proof = [(late.action_bytes, late.signature, entry),
+             (closed[0].action_bytes, closed[0].signature, None)]
+    assert bob.proves_misbehaviour(0, alice.agent, proof)
+    # the CloseChain alone proves nothing: closing is allowed
+    assert not bob.proves_misbehaviour(0, alice.agent, proof[1:])
