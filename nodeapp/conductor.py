@@ -374,8 +374,9 @@ class Conductor:
         """Whether a warrant's proof holds: re-run the deterministic checks on it. Unresolved
         when the invalid record cites data not held here yet (fetch it, then judge again).
 
-        kind 0 (invalid op): one record by ``agent`` (optionally followed by its prev) that
-        fails validation here. kind 1 (chain fork): two different records by ``agent`` at one
+        kind 0 (invalid op): one record by ``agent`` that fails validation here, optionally
+        followed by the record it names as its prev (for the chain rules: seq, timestamp,
+        closed_chain). kind 1 (chain fork): two different records by ``agent`` at one
         seq. Records that do not verify as the agent's own prove nothing.
         """
         try:
@@ -392,6 +393,10 @@ class Conductor:
         if kind != 0 or not 1 <= len(signed) <= 2:
             return False
         prev = signed[1] if len(signed) == 2 else None
+        if prev is not None and prev.hash != signed[0].action.prev:
+            # only the record it names as its prev: any other of the agent's records would
+            # "break" the prev rule, and convict an honest agent
+            return False
         entry = proof[0][2]
         try:
             sys_validate(signed[0], prev=prev, entry=entry, dna=self.dna.types, received=True,

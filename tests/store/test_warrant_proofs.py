@@ -1,0 +1,62 @@
+"""What a warrant's proof of an invalid op must show (Conductor.judge_proof): a chain-rule
+break is proven by the record together with the record it names as its prev, and by no other
+pairing of the agent's records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from builders import FakeClock, build_conductor, build_dna, create_after, export_chain, note_bytes
+
+from nodeapp.conductor import Conductor
+from nodeapp.keystore import generate_agent_key
+from nodeapp.warrants import WARRANT_INVALID_OP
+
+Record = tuple[bytes, bytes, bytes | None]
+
+
+@pytest.fixture
+def alice(tmp_path: Path) -> Conductor:
+    key = generate_agent_key()
+    node = build_conductor(tmp_path, key=key, dna=build_dna(stewards=[key]), clock=FakeClock(),
+                           db_name="alice.db")
+    for index in range(3):
+        node.call("example", "create_note", {"title": f"note {index}",
+                                             "index_by_author": False})
+    return node
+
+
+@pytest.fixture
+def judge(tmp_path: Path, alice: Conductor) -> Conductor:
+    return build_conductor(tmp_path, dna=alice.dna, clock=FakeClock(), db_name="judge.db")
+
+
+def test_an_honest_record_with_another_of_its_authors_records_proves_nothing(
+        alice: Conductor, judge: Conductor) -> None:
+    records = export_chain(alice)  # seq 0..5, all valid
+    for later, earlier in ((5, 3), (5, 0), (4, 2), (3, 5)):
+        # not its prev: the prev rule "fails", but only because the proof is made up
+        assert not judge.proves_misbehaviour(WARRANT_INVALID_OP, alice.agent,
+                                             [records[later], records[earlier]])
+    assert not judge.proves_misbehaviour(WARRANT_INVALID_OP, alice.agent,
+                                         [records[5], records[4]])
+
+
+@pytest.mark.parametrize("rule", ["timestamp", "seq"])
+def test_a_chain_rule_break_is_proven_with_its_prev(alice: Conductor, judge: Conductor,
+                                                    rule: str) -> None:
+    chain = [signed for signed, _ in alice.store.chain(alice.agent)]
+    head = chain[-1]
+    entry = note_bytes("bent")
+    bent = (create_after(alice.key, head, entry, ts=head.action.timestamp_us - 1)
+            if rule == "timestamp" else
+            create_after(alice.key, head, entry, seq=head.action.seq + 2))
+    record: Record = (bent.action_bytes, bent.signature, entry)
+    prev: Record = (head.action_bytes, head.signature, None)
+    assert judge.proves_misbehaviour(WARRANT_INVALID_OP, alice.agent, [record, prev])
+    # alone, the record only shows its own position, which is fine
+    assert not judge.proves_misbehaviour(WARRANT_INVALID_OP, alice.agent, [record])
+    # and it convicts only its author
+    other = generate_agent_key().public_key
+    assert not judge.proves_misbehaviour(WARRANT_INVALID_OP, other, [record, prev])
