@@ -19,7 +19,8 @@ Rules:
   then each side sends the other what it lacks. Neighbours are visited in turn, so every
   overlap is compared within a bounded number of rounds whatever was lost before.
 * Validation outcomes: valid -> stored and receipted; invalid -> not stored, the author is
-  warranted (the warrant carries the record as proof, which anyone can re-validate) and blocked;
+  warranted (the warrant carries the record as proof, which anyone can re-validate; for a
+  chain rule, such as seq, timestamp or closed_chain, the record with its prev) and blocked;
   unresolved -> parked until what it waits for arrives (:mod:`nodeapp.parking`), whose
   authorities are asked for it; a fork seen by an agent-activity authority -> a fork warrant
   carrying both records.
@@ -490,15 +491,20 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
             if record is None:
                 continue
             self._parking.remove(action_hash)
-            author = signed_action_from_parts(record[0], record[1]).action.author
+            signed = signed_action_from_parts(record[0], record[1])
+            author = signed.action.author
             # only an authentic record convicts its author: a forged signature proves nothing
             # about the agent it names, and a chain-rule failure needs the prev as proof
-            verdict = self.conductor.judge_proof(WARRANT_INVALID_OP, author, (record,))
+            proof: tuple[Record, ...] = (record,)
+            verdict = self.conductor.judge_proof(WARRANT_INVALID_OP, author, proof)
+            if verdict is False and (prev := self._valid_prev(signed)) is not None:
+                proof = (record, prev)  # seq, timestamp, closed_chain: judged with the prev
+                verdict = self.conductor.judge_proof(WARRANT_INVALID_OP, author, proof)
             if isinstance(verdict, Unresolved):  # the proof needs data we lack: wait for it
                 self._parking.park(action_hash, record, verdict.deps)
                 missing.extend(verdict.deps)
             elif verdict:
-                out.extend(self._issue_warrant(WARRANT_INVALID_OP, (record,), reason))
+                out.extend(self._issue_warrant(WARRANT_INVALID_OP, proof, reason))
             else:
                 log.info("dropped a record that is invalid but convicts nobody: %s", reason)
         for action_hash, deps in report.unresolved:
@@ -514,6 +520,13 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
                                                (self._record(held[0]), by_hash[new_hash]),
                                                "two actions at one seq"))
         return out
+
+    def _valid_prev(self, signed: SignedAction) -> Record | None:
+        """The record ``signed`` names as its prev, when held here as valid."""
+        if signed.action.prev is None:
+            return None
+        found = self.conductor.store.get_action(signed.action.prev)
+        return self._record(found[0]) if found and found[1] == Status.VALID else None
 
     def _ask_for_dependencies(self, deps: Sequence[bytes], now_us: int) -> list[Outgoing]:
         """GET what validation waits for from its authorities: each dependency at most once

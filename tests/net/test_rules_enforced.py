@@ -8,7 +8,8 @@ most nodes hold nothing of a given record and read it over the network):
 * a node that bypasses its coordinator and gives itself a role is refused by the authorities,
   warranted and blocked by every honest node;
 * so is a node that creates a resource directly in state Active (resource.created_pending):
-  the authorities fetch the specification it cites before judging it.
+  the authorities fetch the specification it cites before judging it;
+* and a node that writes after closing its chain (system rule closed_chain).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import trio
 from nodes import commit_unchecked, eventually, network, wait_until
 
 from nodeapp._core.hashing import ActionHash, AgentPubKey
-from nodeapp.errors import ZomeCallError
+from nodeapp.errors import SysValidationError, ZomeCallError
 from nodeapp.runtime import RunningNode
 from nodeapp.store import Status
+from zomes.example.integrity import Note
 from zomes.person.integrity import PersonRole, Role
 from zomes.resource.models import EconomicResource, ResourceState
 
@@ -119,3 +121,26 @@ async def test_a_resource_born_active_is_warranted(tmp_path: Path,
             # the authorities that warranted it said which rule the entry broke
             said = [r.getMessage() for r in caplog.records if r.name == "nodeapp.net"]
             assert any("warranting" in m and "resource.created_pending" in m for m in said), said
+
+
+async def test_a_write_after_close_chain_is_warranted(tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="nodeapp.net")
+    with trio.fail_after(60):
+        async with network(tmp_path, 3, PROPERTIES) as (_, nodes):
+            bad = nodes[2]
+            closed = ActionHash.parse(await bad.zome_call("example", "close_chain", {}))
+            await wait_until("the CloseChain reaches its authorities", lambda: sum(
+                valid_at(n, closed.raw) for n in nodes) >= 2)
+            # its own node refuses to write after it; a modified node writes anyway
+            with pytest.raises(SysValidationError, match="closed_chain"):
+                await bad.zome_call("example", "create_note", {"title": "after the end"})
+            late, _ = commit_unchecked(bad, "example", "Note", Note(title="after the end"))
+            honest = [n for n in nodes if n is not bad]
+            await wait_until("every honest node warrants and blocks the author",
+                             lambda: all(bad.agent in n.protocol.blocked
+                                         and bad.agent in n.protocol.warrants for n in honest))
+            for node in honest:
+                assert not valid_at(node, late)
+            said = [r.getMessage() for r in caplog.records if r.name == "nodeapp.net"]
+            assert any("warranting" in m and "closed_chain" in m for m in said), said

@@ -199,3 +199,28 @@ def test_a_record_its_author_sends_again_is_forwarded_again(cluster: Cluster) ->
     assert forwarded(author.agent) == activity  # first copy: stored and forwarded
     assert forwarded(author.agent) == activity  # the author's retry: forwarded again
     assert forwarded(other.agent) == set()  # a copy from another member: not forwarded
+
+
+def test_a_chain_rule_break_is_warranted_with_its_prev_as_proof(cluster: Cluster) -> None:
+    # a modified node writes a record dated before the one it follows (rule timestamp): only
+    # the author's activity authorities, which hold the prev, can see it, and their warrant
+    # carries the prev so that every node can check it
+    bad = cluster.nodes[2]
+    assert bad.protocol is not None
+    conductor = bad.protocol.conductor
+    head = conductor.store.chain_head(bad.agent)
+    assert head is not None
+    prev = conductor.store.get_action(head.hash)
+    assert prev is not None
+    entry = _raw_note_bytes("backdated")
+    backdated = bad._sign_create(head.seq + 1, head.hash, prev[0].action.timestamp_us - 1, entry)
+    bad._keep_and_publish(backdated, entry)
+    settle(cluster, 20)
+    honest = [n for n in cluster.nodes if n is not bad]
+    for node in honest:
+        assert node.protocol is not None
+        assert bad.agent in node.protocol.blocked, node.agent.hex()[:8]
+        warrant = node.protocol.warrants[bad.agent]
+        assert len(warrant.proof) == 2 and warrant.proof[1][0] == prev[0].action_bytes
+        found = node.protocol.conductor.store.get_action(backdated.hash)
+        assert found is None or found[1] != Status.VALID
