@@ -1,12 +1,6 @@
 """Storage adapter: the node's SQLite file."""
 
-from nodeapp.store.sqlite_store import (
-    ChainHead,
-    SqliteStore,
-    StagedRecord,
-    Status,
-    StoredLink,
-    hkey,
-)
+from nodeapp.store.records import ChainHead, StagedRecord, Status, StoredLink, hkey
+from nodeapp.store.sqlite_store import SqliteStore
 
 __all__ = ["ChainHead", "SqliteStore", "StagedRecord", "Status", "StoredLink", "hkey"]

@@ -16,12 +16,9 @@ Rules:
 from __future__ import annotations
 
 import sqlite3
-import struct
 from collections.abc import Container, Iterator, Sequence
-from dataclasses import dataclass
-from enum import IntEnum
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +36,6 @@ from nodeapp._core.ops import (
     basis_of,
     op_mask,
     op_mask_for,
-    op_types_for,
 )
 from nodeapp.errors import (
     ChainHeadMoved,
@@ -48,7 +44,8 @@ from nodeapp.errors import (
     StoreCorrupted,
     UsageError,
 )
-from nodeapp.store.schema import MIGRATIONS, SCHEMA_VERSION
+from nodeapp.store.records import HKEY_STRUCT, ChainHead, StagedRecord, Status, StoredLink, hkey
+from nodeapp.store.schema import MIGRATIONS, SCHEMA_VERSION, split_sql
 
 DURABILITY_LEVELS = {"normal": "NORMAL", "full": "FULL"}
 BUSY_TIMEOUT_MS = 10_000
@@ -63,62 +60,9 @@ MMAP_BYTES = 1 << 30
 # returns ``b`` itself) turns the miss into a hit, with the same value bound.
 sqlite3.register_adapter(bytes, bytes)
 
-
-class Status(IntEnum):
-    """Validation status of a stored action or op."""
-
-    PENDING = 0
-    VALID = 1
-    REJECTED = 2
-    ABANDONED = 3
-
-
-class StagedRecord(NamedTuple):
-    """One action ready to be written, with its entry; ``held_ops`` are the ops of it this node
-    holds (None: every op the action yields, as for our own actions)."""
-
-    signed: SignedAction
-    entry: bytes | None
-    status: Status = Status.VALID
-    held_ops: tuple[OpType, ...] | None = None
-
-    def op_types(self) -> tuple[OpType, ...]:
-        """The ops held."""
-        return op_types_for(self.signed.action) if self.held_ops is None else self.held_ops
-
-
-@dataclass(frozen=True)
-class ChainHead:
-    """The last action of a chain."""
-
-    seq: int
-    hash: bytes
-
-
-@dataclass(frozen=True)
-class StoredLink:
-    """A link as ``get_links`` returns it."""
-
-    base: bytes
-    target: bytes
-    zome_index: int
-    link_type: int
-    tag: bytes
-    create_action: bytes
-    author: bytes
-    timestamp_us: int
-
-
-_HKEY = struct.Struct(">q")
 # kinds whose storing also writes a registration row / a link index row
 _REGISTERING, _LINKING = (Update, Delete), (CreateLink, DeleteLink)
 _BEGIN = {mode: f"BEGIN {mode}" for mode in ("IMMEDIATE", "DEFERRED", "EXCLUSIVE")}
-
-
-
-def hkey(h: bytes) -> int:
-    """Index key of a hash: its first 8 bytes as a signed 64-bit integer."""
-    return _HKEY.unpack_from(h)[0]
 
 
 class SqliteStore:
@@ -164,7 +108,7 @@ class SqliteStore:
                 # another process may have migrated since we looked: read again under the lock
                 if self._db.execute("PRAGMA user_version").fetchone()[0] > index:
                     continue
-                for statement in _split_sql(MIGRATIONS[index]):
+                for statement in split_sql(MIGRATIONS[index]):
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version={index + 1}")
 
@@ -293,7 +237,7 @@ class SqliteStore:
         key, hash_column, held = ("entry_hkey", "entry_hash", " AND entry IS NOT NULL"
                                   ) if entries else ("hkey", "hash", "")
         found: dict[bytes, int] = {}
-        key_of = _HKEY.unpack_from  # hkey() inlined: called for every record received
+        key_of = HKEY_STRUCT.unpack_from  # hkey() inlined: called for every record received
         for offset in range(0, len(hashes), 500):
             chunk = hashes[offset:offset + 500]
             marks = ",".join("?" * len(chunk))
@@ -408,7 +352,7 @@ class SqliteStore:
             held_entries = (self._lookup_many(list(first_writer), entries=True)
                             if first_writer else {})
         known_ids, agent_id = self._agent_ids, self._agent_id
-        key_of = _HKEY.unpack_from  # hkey() inlined: this loop runs once per record stored
+        key_of = HKEY_STRUCT.unpack_from  # hkey() inlined: this loop runs once per record stored
         for action_id, record in enumerate(records, next_id):
             signed = record.signed
             action = signed.action
@@ -607,9 +551,3 @@ class SqliteStore:
             if p.exists():
                 total += p.stat().st_size
         return total
-
-
-def _split_sql(script: str) -> list[str]:
-    """Statements of a migration (executescript would commit our transaction early)."""
-    code = "\n".join(line for line in script.splitlines() if not line.strip().startswith("--"))
-    return [statement.strip() for statement in code.split(";") if statement.strip()]

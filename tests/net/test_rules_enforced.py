@@ -37,6 +37,24 @@ def valid_at(node: RunningNode, action_hash: bytes) -> bool:
     return found is not None and found[1] == Status.VALID
 
 
+async def warranted_by_the_others(nodes: list[RunningNode], bad: RunningNode, bad_hash: bytes,
+                                  seconds: float = 20.0) -> None:
+    """Wait until every other node holds a warrant against ``bad`` and blocks it; none of
+    them holds ``bad_hash`` as valid."""
+    honest = [n for n in nodes if n is not bad]
+    await wait_until("every honest node warrants and blocks the author", lambda: all(
+        bad.agent in n.protocol.blocked and bad.agent in n.protocol.warrants for n in honest),
+        seconds)
+    for node in honest:
+        assert not valid_at(node, bad_hash)
+
+
+def warned_of(caplog: pytest.LogCaptureFixture, rule: str) -> None:
+    """The authorities that warranted said which rule was broken."""
+    said = [r.getMessage() for r in caplog.records if r.name == "nodeapp.net"]
+    assert any("warranting" in m and rule in m for m in said), said
+
+
 async def test_roles_travel_and_a_self_given_role_is_warranted(tmp_path: Path) -> None:
     with trio.fail_after(120):
         async with network(tmp_path, 6, PROPERTIES) as (_, nodes):
@@ -81,13 +99,7 @@ async def test_roles_travel_and_a_self_given_role_is_warranted(tmp_path: Path) -
             forged = PersonRole(agent=str(AgentPubKey(bad.agent)),
                                 role=Role.PrimaryAccountableAgent)
             bad_hash, _ = commit_unchecked(bad, "person", "PersonRole", forged)
-            honest = [n for n in nodes if n is not bad]
-            await wait_until("every honest node blocks the author of the self-given role",
-                             lambda: all(bad.agent in n.protocol.blocked
-                                         and bad.agent in n.protocol.warrants for n in honest),
-                             seconds=60)
-            for node in honest:
-                assert not valid_at(node, bad_hash)
+            await warranted_by_the_others(nodes, bad, bad_hash, seconds=60)
             # and nobody believes the role it gave itself
             assert await others[0].zome_call("person", "has_person_role_capability", {
                 "agent": str(AgentPubKey(bad.agent)),
@@ -112,15 +124,8 @@ async def test_a_resource_born_active_is_warranted(tmp_path: Path,
                 specification=spec, quantity=1, unit="each",
                 custodian=str(AgentPubKey(bad.agent)), state=ResourceState.Active)
             bad_hash, _ = commit_unchecked(bad, "resource", "EconomicResource", born_active)
-            honest = [n for n in nodes if n is not bad]
-            await wait_until("every honest node warrants and blocks the resource's author",
-                             lambda: all(bad.agent in n.protocol.blocked
-                                         and bad.agent in n.protocol.warrants for n in honest))
-            for node in honest:
-                assert not valid_at(node, bad_hash)
-            # the authorities that warranted it said which rule the entry broke
-            said = [r.getMessage() for r in caplog.records if r.name == "nodeapp.net"]
-            assert any("warranting" in m and "resource.created_pending" in m for m in said), said
+            await warranted_by_the_others(nodes, bad, bad_hash)
+            warned_of(caplog, "resource.created_pending")
 
 
 async def test_a_write_after_close_chain_is_warranted(tmp_path: Path,
@@ -136,11 +141,5 @@ async def test_a_write_after_close_chain_is_warranted(tmp_path: Path,
             with pytest.raises(SysValidationError, match="closed_chain"):
                 await bad.zome_call("example", "create_note", {"title": "after the end"})
             late, _ = commit_unchecked(bad, "example", "Note", Note(title="after the end"))
-            honest = [n for n in nodes if n is not bad]
-            await wait_until("every honest node warrants and blocks the author",
-                             lambda: all(bad.agent in n.protocol.blocked
-                                         and bad.agent in n.protocol.warrants for n in honest))
-            for node in honest:
-                assert not valid_at(node, late)
-            said = [r.getMessage() for r in caplog.records if r.name == "nodeapp.net"]
-            assert any("warranting" in m and "closed_chain" in m for m in said), said
+            await warranted_by_the_others(nodes, bad, late)
+            warned_of(caplog, "closed_chain")
