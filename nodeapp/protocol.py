@@ -523,10 +523,8 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
 
     def _valid_prev(self, signed: SignedAction) -> Record | None:
         """The record ``signed`` names as its prev, when held here as valid."""
-        if signed.action.prev is None:
-            return None
-        found = self.conductor.store.get_action(signed.action.prev)
-        return self._record(found[0]) if found and found[1] == Status.VALID else None
+        prev = None if signed.action.prev is None else self._valid(signed.action.prev)
+        return None if prev is None else self._record(prev)
 
     def _ask_for_dependencies(self, deps: Sequence[bytes], now_us: int) -> list[Outgoing]:
         """GET what validation waits for from its authorities: each dependency at most once
