@@ -251,10 +251,7 @@ class ZomeApi:
     def close_chain(self, new_target: DnaHash | AgentPubKey | None = None) -> ActionHash:
         """Close this agent's chain in this DNA: nothing can be written after it. ``new_target``
         names where the agent goes on (a new DNA version, or a new key), if anywhere."""
-        if new_target is not None and not isinstance(new_target, DnaHash | AgentPubKey):
-            raise ZomeCallError("a chain moves on to a DNA hash or an agent key, not "
-                                f"{type(new_target).__name__}")
-        target = None if new_target is None else new_target.tagged()
+        target = None if new_target is None else _migration_target(new_target, "moves on to")
         return self._append(lambda seq, prev, ts: CloseChain(self.agent.raw, seq, prev, ts,
                                                              target))
 
@@ -262,11 +259,9 @@ class ZomeApi:
                    ) -> ActionHash:
         """Say, as the first write after genesis, that this chain goes on from a closed one:
         the DNA or agent it came from and the hash of that chain's CloseChain."""
-        if not isinstance(prev_target, DnaHash | AgentPubKey):
-            raise ZomeCallError("a chain goes on from a DNA hash or an agent key, not "
-                                f"{type(prev_target).__name__}")
+        target = _migration_target(prev_target, "goes on from")
         return self._append(lambda seq, prev, ts: OpenChain(self.agent.raw, seq, prev, ts,
-                                                            prev_target.tagged(), close_hash.raw))
+                                                            target, close_hash.raw))
 
     # --- reads -------------------------------------------------------------------------
 
@@ -383,3 +378,11 @@ def _lacks_public_entry(record: Record) -> bool:
     action = record.signed.action
     return (record.entry is None and isinstance(action, Create | Update)
             and action.visibility == Visibility.PUBLIC)
+
+
+def _migration_target(target: Hash, how: str) -> bytes:
+    """The tagged form of where a chain moves on to or comes from: a DNA or an agent only."""
+    if not isinstance(target, DnaHash | AgentPubKey):
+        raise ZomeCallError(f"a chain {how} a DNA hash or an agent key, not "
+                            f"{type(target).__name__}")
+    return target.tagged()
