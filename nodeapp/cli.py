@@ -342,19 +342,20 @@ async def _run_until_signal(node: NodeHome, passphrase: str | None, listen: list
 
 @app.command()
 def audit(home: HomeOpt, as_json: JsonOpt = False) -> None:
-    """Audit every chain held here (seq gaps, broken links, clock regressions, forks)."""
+    """Audit every chain held here (seq gaps, broken links, clock regressions, forks, actions
+    after a CloseChain)."""
     from nodeapp.kernels import audit_chains
 
     with NodeHome(home).open_store() as store:
         cols = store.audit_columns()
     result = audit_chains(cols["author_id"], cols["seq"], cols["prev_hash"], cols["own_hash"],
-                          cols["timestamp"])
+                          cols["timestamp"], closes=cols["closes"])
     authors = []
     for index, pubkey in enumerate(cols["authors"]):
         authors.append({"agent": str(AgentPubKey(bytes(pubkey))),
                         "actions": int(result.rows[index]), "problems": result.problems(index)})
     bad = [a for a in authors if a["problems"]]
-    lines = [f"{len(authors)} chains, {len(bad)} with problems"]
+    lines = [f"{len(authors)} chain{'s' * (len(authors) != 1)}, {len(bad)} with problems"]
     lines += [f"{a['agent']}: {'; '.join(a['problems'])}" for a in bad]
     _emit(as_json, {"chains": len(authors), "authors": authors}, lines)
 

@@ -144,12 +144,15 @@ def audit_columns(authors: int, per_author: int, seed: int = 7) -> dict[str, np.
     prev = np.zeros_like(own)
     prev[1:] = own[:-1]
     prev[::per_author] = 0
+    closes = np.zeros(n, dtype=np.bool_)
+    closes[per_author - 1::per_author] = True  # every chain ends closed, so the check runs
     return {
         "author_id": np.repeat(np.arange(authors, dtype=np.int64), per_author),
         "seq": np.tile(np.arange(per_author, dtype=np.int64), authors),
         "prev_hash": prev,
         "own_hash": own,
         "timestamp": np.tile(np.arange(per_author, dtype=np.int64) * 1000, authors),
+        "closes": closes,
     }
 
 

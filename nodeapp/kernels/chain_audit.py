@@ -14,6 +14,8 @@ whose ``own_hash`` equals the row's ``prev_hash``. Findings per author:
 * forks - per level, the rows whose ``prev_hash`` equals that of an earlier row of the same
   level, i.e. rows minus distinct ``prev_hash`` values (order within a level does not matter).
   Two seq-0 rows with all-zero ``prev_hash`` are a fork at seq 0.
+* writes after close - with the optional ``closes`` column (true for a CloseChain row), the
+  rows at a seq above the author's first CloseChain: a closed chain takes no more actions.
 
 Every count has a ``first_*_seq``: the smallest seq with that finding, or -1 if there is none.
 An author without rows has ``rows == 0``, ``head_seq == -1`` and zero counts.
@@ -34,14 +36,17 @@ HASH_BYTES = 32
 FIELDS = (
     "rows", "head_seq", "gap_count", "first_gap_seq", "broken_count", "first_broken_seq",
     "ts_regression_count", "first_ts_regression_seq", "fork_count", "first_fork_seq",
+    "after_close_count", "first_after_close_seq",
 )  # fmt: skip
 # Row indices into the (len(FIELDS), n_authors) table; each count is followed by its first_*.
-_ROWS, _HEAD, _GAPS, _BROKEN, _REGRESSIONS, _FORKS = 0, 1, 2, 4, 6, 8
-_FINDINGS = (  # (count field, first-seq field, label; plural adds "s")
-    ("gap_count", "first_gap_seq", "missing seq"),
-    ("broken_count", "first_broken_seq", "broken link"),
-    ("ts_regression_count", "first_ts_regression_seq", "timestamp regression"),
-    ("fork_count", "first_fork_seq", "fork"),
+_ROWS, _HEAD, _GAPS, _BROKEN, _REGRESSIONS, _FORKS, _AFTER_CLOSE = 0, 1, 2, 4, 6, 8, 10
+_FINDINGS = (  # (count field, first-seq field, label of one, label of several)
+    ("gap_count", "first_gap_seq", "missing seq", "missing seqs"),
+    ("broken_count", "first_broken_seq", "broken link", "broken links"),
+    ("ts_regression_count", "first_ts_regression_seq", "timestamp regression",
+     "timestamp regressions"),
+    ("fork_count", "first_fork_seq", "fork", "forks"),
+    ("after_close_count", "first_after_close_seq", "action after close", "actions after close"),
 )
 
 
@@ -59,6 +64,8 @@ class AuditResult:
     first_ts_regression_seq: np.ndarray
     fork_count: np.ndarray
     first_fork_seq: np.ndarray
+    after_close_count: np.ndarray
+    first_after_close_seq: np.ndarray
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -83,17 +90,17 @@ class AuditResult:
         if not 0 <= author < self.n_authors:
             raise IndexError(f"author {author} out of range 0..{self.n_authors - 1}")
         found = []
-        for count_name, first_name, label in _FINDINGS:
+        for count_name, first_name, one, several in _FINDINGS:
             count = int(getattr(self, count_name)[author])
             if count:
                 first = int(getattr(self, first_name)[author])
-                found.append(f"{count} {label}{'s' * (count > 1)}, first at seq {first}")
+                found.append(f"{count} {several if count > 1 else one}, first at seq {first}")
         return found
 
     def clean_authors(self) -> np.ndarray:
         """Ids of authors that have at least one row and no finding of any kind."""
         clean = self.rows > 0
-        for count_name, _, _ in _FINDINGS:
+        for count_name, *_labels in _FINDINGS:
             clean &= getattr(self, count_name) == 0
         return np.flatnonzero(clean)
 
@@ -132,6 +139,18 @@ def _hash_column(name: str, values: ArrayLike, n: int) -> np.ndarray:
     return arr
 
 
+def _bool_column(name: str, values: ArrayLike | None, n: int) -> np.ndarray:
+    if values is None:
+        return np.zeros(n, dtype=np.bool_)
+    arr = np.asarray(values)
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must be 1-D and as long as the other columns ({n}), "
+                         f"got shape {arr.shape}")
+    if arr.size and arr.dtype != np.bool_:
+        raise ValueError(f"{name} must hold booleans, got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.bool_)
+
+
 def _prepare(
     author_id: ArrayLike,
     seq: ArrayLike,
@@ -139,12 +158,14 @@ def _prepare(
     own_hash: ArrayLike,
     timestamp: ArrayLike,
     n_authors: int | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    closes: ArrayLike | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """Validate and convert the columns; raise ValueError on anything the audit cannot take."""
     author = _int_column("author_id", author_id)
     seqs = _int_column("seq", seq)
     ts = _int_column("timestamp", timestamp)
     n = len(author)
+    closing = _bool_column("closes", closes, n)
     if len(seqs) != n or len(ts) != n:
         raise ValueError(
             f"columns differ in length: author_id {n}, seq {len(seqs)}, timestamp {len(ts)}"
@@ -168,7 +189,7 @@ def _prepare(
             f"{i} (author {author[i]}, seq {seqs[i]}) follows row {i - 1} "
             f"(author {author[i - 1]}, seq {seqs[i - 1]})"
         )
-    return author, seqs, prev, own, ts, int(n_authors)
+    return author, seqs, prev, own, ts, closing, int(n_authors)
 
 
 @numba.njit(cache=True)
@@ -184,12 +205,13 @@ def _note(table: np.ndarray, count_row: int, author: int, seq: int, amount: int)
 
 
 @numba.njit(cache=True)
-def _audit_kernel(author, seq, prev, own, ts, table):
+def _audit_kernel(author, seq, prev, own, ts, closes, table):
     """Fill ``table`` (from :func:`_blank_table`); hashes come in as (n, 4) uint64 words."""
     n = author.shape[0]
     start = 0
     while start < n:
         a = author[start]
+        closed_at = -1  # seq of the author's first CloseChain, once one is met
         below_lo = 0  # rows [below_lo, below_hi) are the previous level present, at below_seq
         below_hi = 0
         below_seq = -1
@@ -202,7 +224,11 @@ def _audit_kernel(author, seq, prev, own, ts, table):
             if s > below_seq + 1:
                 _note(table, _GAPS, a, below_seq + 1, s - below_seq - 1)
             has_level_below = s > 0 and s == below_seq + 1
+            if closed_at >= 0:
+                _note(table, _AFTER_CLOSE, a, s, hi - lo)
             for r in range(lo, hi):
+                if closes[r] and closed_at < 0:
+                    closed_at = s
                 if s == 0:
                     linked = prev[r, 0] == 0 and prev[r, 1] == 0 and prev[r, 2] == 0
                     linked = linked and prev[r, 3] == 0
@@ -237,13 +263,15 @@ def audit_chains(
     own_hash: ArrayLike,
     timestamp: ArrayLike,
     n_authors: int | None = None,
+    *,
+    closes: ArrayLike | None = None,
 ) -> AuditResult:
     """Audit every author's chain with the compiled kernel (see the module docstring)."""
-    author, seqs, prev, own, ts, count = _prepare(
-        author_id, seq, prev_hash, own_hash, timestamp, n_authors
+    author, seqs, prev, own, ts, closing, count = _prepare(
+        author_id, seq, prev_hash, own_hash, timestamp, n_authors, closes
     )
     table = _blank_table(count)
-    _audit_kernel(author, seqs, prev.view(np.uint64), own.view(np.uint64), ts, table)
+    _audit_kernel(author, seqs, prev.view(np.uint64), own.view(np.uint64), ts, closing, table)
     return AuditResult(*table)
 
 
@@ -254,12 +282,15 @@ def audit_chains_reference(
     own_hash: ArrayLike,
     timestamp: ArrayLike,
     n_authors: int | None = None,
+    *,
+    closes: ArrayLike | None = None,
 ) -> AuditResult:
     """Same result as :func:`audit_chains`, in plain Python: the readable specification."""
-    author, seqs, prev, own, ts, count = _prepare(
-        author_id, seq, prev_hash, own_hash, timestamp, n_authors
+    author, seqs, prev, own, ts, closing, count = _prepare(
+        author_id, seq, prev_hash, own_hash, timestamp, n_authors, closes
     )
     authors, seq_list, stamps = author.tolist(), seqs.tolist(), ts.tolist()
+    closers = closing.tolist()
     prev_blob, own_blob = prev.tobytes(), own.tobytes()
     prevs = [prev_blob[i : i + HASH_BYTES] for i in range(0, len(prev_blob), HASH_BYTES)]
     owns = [own_blob[i : i + HASH_BYTES] for i in range(0, len(own_blob), HASH_BYTES)]
@@ -302,6 +333,10 @@ def audit_chains_reference(
                 if prevs[i] in seen_prevs:
                     note("fork_count", "first_fork_seq", a, s)
                 seen_prevs.add(prevs[i])
+        closing_seqs = [s for s in present if any(closers[i] for i in by_seq[s])]
+        for s in present:
+            if closing_seqs and s > closing_seqs[0]:
+                note("after_close_count", "first_after_close_seq", a, s, len(by_seq[s]))
     return AuditResult(**result)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from nodeapp._core.actions import (
+    ActionKind,
     CreateLink,
     Delete,
     DeleteLink,
@@ -512,11 +513,12 @@ class SqliteStore:
     def audit_columns(self) -> dict[str, np.ndarray]:
         """Every held action's header as columns sorted by (author, seq), for the audit kernel.
 
-        ``author_id`` is remapped to dense 0..A-1; ``authors`` gives the public key of each.
+        ``author_id`` is remapped to dense 0..A-1; ``authors`` gives the public key of each;
+        ``closes`` marks the CloseChain actions.
         """
         rows = self._db.execute(
-            "SELECT author_id, seq, coalesce(prev, zeroblob(32)), hash, timestamp_us "
-            "FROM action ORDER BY author_id, seq"
+            "SELECT author_id, seq, coalesce(prev, zeroblob(32)), hash, timestamp_us, kind = ? "
+            "FROM action ORDER BY author_id, seq", (int(ActionKind.CLOSE_CHAIN),)
         ).fetchall()
         n = len(rows)
         raw_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
@@ -528,6 +530,7 @@ class SqliteStore:
             "prev_hash": np.frombuffer(b"".join(r[2] for r in rows), dtype=np.uint8).reshape(n, 32),
             "own_hash": np.frombuffer(b"".join(r[3] for r in rows), dtype=np.uint8).reshape(n, 32),
             "timestamp": np.fromiter((r[4] for r in rows), dtype=np.int64, count=n),
+            "closes": np.fromiter((r[5] for r in rows), dtype=np.bool_, count=n),
             "authors": np.array([pubkeys[int(i)] for i in unique_ids], dtype=object),
         }
 

@@ -10,6 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from builders import create_after, note_bytes
+
+from nodeapp.home import NodeHome
+from nodeapp.store import StagedRecord
 
 PASS = "correct horse battery"
 
@@ -162,3 +166,26 @@ def test_a_closed_chain_shows_in_status_and_refuses_calls_in_one_line(tmp_path: 
     proc = run("call", "--home", str(site), "example", "create_note", '{"title": "late"}')
     assert_clean_error(proc, 1, "closed_chain")
     assert json.loads(ok("status", "--home", str(site), "--json"))["chain_length"] == 4
+    audit = json.loads(ok("audit", "--home", str(site), "--json"))
+    assert audit["authors"][0]["problems"] == []  # closing is allowed
+
+
+def test_audit_names_a_write_a_modified_node_made_after_closing(tmp_path: Path) -> None:
+    site = tmp_path / "site-d"
+    ok("init", "--home", str(site), "--kdf", "interactive")
+    ok("network", "create", "--home", str(site), "--name", "sensors-2026", "--json")
+    ok("call", "--home", str(site), "example", "close_chain", "{}")
+    # a modified node: it signs and stores a Create after its CloseChain, skipping validation
+    node = NodeHome(site).open_conductor(PASS)
+    head = node.store.chain_head(node.agent)
+    assert head is not None
+    closed = node.store.get_action(head.hash)
+    assert closed is not None
+    entry = note_bytes("after the end")
+    late = create_after(node.key, closed[0], entry)
+    node.store.commit_own(node.agent, [StagedRecord(late, entry)], head)
+    node.store.close()
+    audit = json.loads(ok("audit", "--home", str(site), "--json"))
+    assert audit["authors"][0]["problems"] == ["1 action after close, first at seq 4"]
+    text = ok("audit", "--home", str(site))
+    assert "1 chain, 1 with problems" in text and "action after close" in text

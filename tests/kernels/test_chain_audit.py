@@ -24,6 +24,7 @@ class Row(NamedTuple):
     prev: bytes
     own: bytes
     ts: int
+    closes: bool = False  # a CloseChain
 
 
 def action_hash(author: int, seq: int, variant: int = 0) -> bytes:
@@ -43,13 +44,14 @@ def columns(rows: list[Row], rnd: random.Random | None = None) -> tuple[np.ndarr
         np.frombuffer(b"".join(r.prev for r in rows), dtype=np.uint8).reshape(-1, 32),
         np.frombuffer(b"".join(r.own for r in rows), dtype=np.uint8).reshape(-1, 32),
         np.array([r.ts for r in rows], dtype=np.int64),
+        np.array([r.closes for r in rows], dtype=np.bool_),
     )
 
 
 def audit_both(rows: list[Row], n_authors: int, rnd: random.Random | None = None) -> AuditResult:
-    cols = columns(rows, rnd)
-    fast = audit_chains(*cols, n_authors=n_authors)
-    slow = audit_chains_reference(*cols, n_authors=n_authors)
+    *cols, closes = columns(rows, rnd)
+    fast = audit_chains(*cols, n_authors=n_authors, closes=closes)
+    slow = audit_chains_reference(*cols, n_authors=n_authors, closes=closes)
     for name in FIELDS:
         np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name), err_msg=name)
     assert fast == slow
@@ -58,7 +60,8 @@ def audit_both(rows: list[Row], n_authors: int, rnd: random.Random | None = None
 
 @st.composite
 def valid_chains(draw: st.DrawFn, max_authors: int = 6, max_len: int = 25) -> list[list[Row]]:
-    """Valid chains, one per author (some empty); timestamps never decrease, ties included."""
+    """Valid chains, one per author (some empty); timestamps never decrease, ties included;
+    some end with a CloseChain."""
     n_authors = draw(st.integers(1, max_authors))
     chains = []
     for a in range(n_authors):
@@ -70,6 +73,8 @@ def valid_chains(draw: st.DrawFn, max_authors: int = 6, max_len: int = 25) -> li
             ts += step
             chain.append(Row(a, s, prev, action_hash(a, s), ts))
             prev = chain[-1].own
+        if chain and draw(st.booleans()):
+            chain[-1] = chain[-1]._replace(closes=True)
         chains.append(chain)
     return chains
 
@@ -89,7 +94,7 @@ def corrupt(draw: st.DrawFn, chain: list[Row]) -> tuple[list[Row], dict[str, int
     if length >= 1:
         kinds += ["broken", "fork", "genesis_dup"]
     if length >= 2:
-        kinds += ["gap", "regression"]
+        kinds += ["gap", "regression", "after_close"]
     kind = draw(st.sampled_from(kinds))
     chain, expected = list(chain), clean_expectation(length)
     if kind == "gap":
@@ -107,6 +112,10 @@ def corrupt(draw: st.DrawFn, chain: list[Row]) -> tuple[list[Row], dict[str, int
         s = draw(st.integers(1, length - 1))
         chain[s] = chain[s]._replace(ts=chain[s - 1].ts - draw(st.integers(1, 10**6)))
         expected.update(ts_regression_count=1, first_ts_regression_seq=s)
+    elif kind == "after_close":
+        s = draw(st.integers(0, length - 2))
+        chain[s] = chain[s]._replace(closes=True)
+        expected.update(after_close_count=length - 1 - s, first_after_close_seq=s + 1)
     elif kind == "fork":
         s = draw(st.integers(0, length - 1))
         chain.append(chain[s]._replace(own=action_hash(chain[s].author, s, variant=1)))
@@ -156,16 +165,17 @@ def test_corruptions_are_found_where_applied(
             st.integers(0, 3),  # prev, from a tiny pool so links, forks and collisions happen
             st.integers(0, 3),  # own
             st.integers(0, 5),  # timestamp
+            st.booleans(),  # a CloseChain
         ),
         max_size=40,
     ),
     rnd=st.randoms(use_true_random=False),
 )
 def test_kernel_matches_reference_on_messy_rows(
-    raw: list[tuple[int, int, int, int, int]], rnd: random.Random
+    raw: list[tuple[int, int, int, int, int, bool]], rnd: random.Random
 ) -> None:
     pool = [ZERO] + [action_hash(0, 0, v) for v in range(1, 4)]
-    rows = [Row(a, s, pool[p], pool[o], t) for a, s, p, o, t in raw]
+    rows = [Row(a, s, pool[p], pool[o], t, c) for a, s, p, o, t, c in raw]
     audit_both(rows, 4, rnd)
 
 
@@ -209,7 +219,7 @@ def test_three_rows_sharing_a_prev_count_two_forks() -> None:
 
 def test_unsorted_input_raises() -> None:
     rows = [Row(a, s, ZERO, action_hash(a, s), 0) for a, s in [(0, 0), (0, 1), (1, 0)]]
-    author, seq, prev, own, ts = columns(rows)
+    author, seq, prev, own, ts, _closes = columns(rows)
     for audit in (audit_chains, audit_chains_reference):
         with pytest.raises(ValueError, match="sorted"):
             audit(author[[0, 2, 1]], seq[[0, 2, 1]], prev, own, ts)  # author 0, 1, 0
@@ -229,6 +239,8 @@ def test_unsorted_input_raises() -> None:
         {"prev_hash": np.full((2, 32), 300)},
         {"seq": [-1, 0]},
         {"n_authors": 0},
+        {"closes": [True]},
+        {"closes": [0, 1]},
     ],
 )
 def test_malformed_input_raises(change: dict[str, object]) -> None:
@@ -252,3 +264,26 @@ def test_result_is_read_only_and_warm_up_runs() -> None:
         result.rows[0] = 5
     assert result.clean_authors().tolist() == [0]
     assert result != audit_chains([], [], [], [], [], n_authors=1)
+
+
+def test_actions_after_a_close_are_found_and_named() -> None:
+    chain = [Row(0, 0, ZERO, action_hash(0, 0), 0)]
+    for s in range(1, 6):
+        chain.append(Row(0, s, chain[-1].own, action_hash(0, s), s))
+    chain[2] = chain[2]._replace(closes=True)
+    chain[3] = chain[3]._replace(closes=True)  # a second close counts as a write after the first
+    result = audit_both(chain, 1)
+    assert result.problems(0) == ["3 actions after close, first at seq 3"]
+    only_one = audit_both(chain[:4], 1)
+    assert only_one.problems(0) == ["1 action after close, first at seq 3"]
+    assert audit_both(chain[:3], 1).problems(0) == []  # closed as its last action: clean
+
+
+def test_a_close_on_one_branch_of_a_fork_flags_what_the_other_branch_writes_later() -> None:
+    genesis = Row(0, 0, ZERO, action_hash(0, 0), 0)
+    closed = Row(0, 1, genesis.own, action_hash(0, 1), 1, closes=True)
+    other = Row(0, 1, genesis.own, action_hash(0, 1, 1), 1)
+    after = Row(0, 2, other.own, action_hash(0, 2, 1), 2)
+    result = audit_both([genesis, closed, other, after], 1)
+    assert (result.fork_count[0], result.after_close_count[0]) == (1, 1)
+    assert result.first_after_close_seq[0] == 2

@@ -76,11 +76,12 @@ def assert_single_clean_chain(store: SqliteStore, author: bytes, expected: int) 
     cols = store.audit_columns()
     assert list(cols["authors"]) == [author]
     result = audit_chains(cols["author_id"], cols["seq"], cols["prev_hash"], cols["own_hash"],
-                          cols["timestamp"], n_authors=1)
+                          cols["timestamp"], n_authors=1, closes=cols["closes"])
     assert int(result.rows[0]) == expected
     assert int(result.head_seq[0]) == expected - 1
     assert result.problems(0) == []
-    for field in ("gap_count", "broken_count", "ts_regression_count", "fork_count"):
+    for field in ("gap_count", "broken_count", "ts_regression_count", "fork_count",
+                  "after_close_count"):
         assert int(getattr(result, field)[0]) == 0, field
 
 
