@@ -231,14 +231,19 @@ def call(
         "--to", help="Run it on this member's node (agent_...): a function it opened to "
                      "peers. Needs the node running.")] = None,
     passphrase_file: PassFileOpt = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the result as one JSON line (without it, indented).")] = False,
 ) -> None:
-    """Call a zome function on this node and print its output as JSON. While the node runs
-    (`nodeapp run`) the call goes through it, needs no passphrase, reads from the network what
-    this node does not hold, and what it writes is published at once."""
+    """Call a zome function on this node and print its output as JSON: {"output": ...}. While
+    the node runs (`nodeapp run`) the call goes through it, needs no passphrase, reads from the
+    network what this node does not hold, and what it writes is published at once."""
     try:
         parsed = json.loads(payload)
     except ValueError as exc:
         raise UsageError(f"the input is not JSON: {exc}") from exc
+    except RecursionError:
+        raise UsageError("the input is not JSON this node takes: it is nested too deeply"
+                         ) from None
     node = NodeHome(home)
     request: dict[str, object] = {"op": "call", "zome": zome, "fn": fn, "payload": parsed}
     if to is not None:
@@ -246,7 +251,7 @@ def call(
         request["to"] = to
     reply = _ask_running_node(node, request)
     if reply is not None:
-        typer.echo(json.dumps({"output": reply.get("output")}, sort_keys=True))
+        _print_output(reply.get("output"), as_json)
         return
     if to is not None:
         raise UsageError("--to needs the node running (`nodeapp run`): a remote call goes "
@@ -256,7 +261,12 @@ def call(
         output = conductor.call_json(zome, fn, parsed)
     finally:
         conductor.store.close()
-    typer.echo(json.dumps({"output": output}, sort_keys=True))
+    _print_output(output, as_json)
+
+
+def _print_output(output: Any, as_json: bool) -> None:
+    """A call's result, as JSON either way: one line for scripts, indented for people."""
+    typer.echo(json.dumps({"output": output}, sort_keys=True, indent=None if as_json else 2))
 
 
 @app.command()

@@ -10,6 +10,7 @@ Layout (every file written atomically, the keystore 0600):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -22,7 +23,7 @@ from nodeapp._core.actions import ActionKind
 from nodeapp._core.dna import DnaManifest, manifest_from_bytes
 from nodeapp._core.hashing import ActionHash, AgentPubKey, DnaHash
 from nodeapp.conductor import Conductor
-from nodeapp.errors import HomeError, MalformedData, StoreCorrupted
+from nodeapp.errors import HomeError, MalformedData, StoreCorrupted, UsageError
 from nodeapp.identity import peer_id_of
 from nodeapp.keystore import (
     AgentKey,
@@ -83,12 +84,23 @@ class NodeHome:
         """Create the home: a new agent key, config and an empty store."""
         if self.keystore_path.exists():
             raise HomeError(f"{self.path} is already a node home (keystore.json exists)")
-        self.path.mkdir(parents=True, exist_ok=True)
-        key = generate_agent_key()
-        write_keystore(self.keystore_path, key, passphrase, encrypted=encrypted, cost=cost)
-        config = dict(DEFAULT_CONFIG, durability=durability)
-        _write_atomic(self.config_path, json.dumps(config, indent=2).encode() + b"\n")
-        SqliteStore(self.db_path, durability=durability).close()
+        created = not self.path.exists()
+        ours = [Path(str(path) + extra)
+                for path in (self.keystore_path, self.config_path, self.db_path)
+                for extra in ("", "-wal", "-shm", ".tmp") if not Path(str(path) + extra).exists()]
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            key = generate_agent_key()
+            write_keystore(self.keystore_path, key, passphrase, encrypted=encrypted, cost=cost)
+            config = dict(DEFAULT_CONFIG, durability=durability)
+            _write_atomic(self.config_path, json.dumps(config, indent=2).encode() + b"\n")
+            SqliteStore(self.db_path, durability=durability).close()
+        except BaseException as exc:
+            _remove_partial_init(self.path, ours, created)  # a half-made home would refuse a retry
+            if isinstance(exc, OSError):  # a file in the way, no permission, a full disk
+                raise HomeError(f"cannot make {self.path} a node home: {exc.strerror or exc}"
+                                ) from exc
+            raise
         return key
 
     def require(self) -> None:
@@ -160,6 +172,7 @@ class NodeHome:
         self.require()
         if self.dna_path.exists():
             raise HomeError(f"{self.path} already belongs to a network; use a new home")
+        _check_network_name(name)
         key = read_keystore(self.keystore_path, passphrase)
         manifest = build_manifest(name, secrets.token_hex(16), [AgentPubKey(key.public_key)],
                                   PRODUCTION_ZOMES, properties)
@@ -196,3 +209,28 @@ class NodeHome:
             "store_bytes": size,
             "bootstrap": self.bootstrap(),
         }
+
+
+def _remove_partial_init(home: Path, files: list[Path], created: bool) -> None:
+    """Remove what a failed ``init`` wrote: ``files`` (none existed before it) and the home
+    directory if it made it and it is empty. Nothing that was there before is touched."""
+    for path in files:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+    if created:
+        with contextlib.suppress(OSError):
+            home.rmdir()
+
+
+NETWORK_NAME_CHARS_MAX = 100
+
+
+def _check_network_name(name: str) -> None:
+    """A network name people will read in invites and status: some text, one line, not long."""
+    if not name.strip():
+        raise UsageError("the network name is empty")
+    if len(name) > NETWORK_NAME_CHARS_MAX:
+        raise UsageError(f"the network name is {len(name)} characters; the limit is "
+                         f"{NETWORK_NAME_CHARS_MAX}")
+    if not name.isprintable():
+        raise UsageError("the network name holds control characters (a line break, a tab)")

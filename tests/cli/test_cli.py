@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from builders import create_after, note_bytes
 
+from nodeapp.errors import NodeError
 from nodeapp.home import NodeHome
+from nodeapp.keystore import KdfCost
 from nodeapp.store import StagedRecord
 
 PASS = "correct horse battery"
@@ -118,6 +120,7 @@ def test_bad_inputs_are_refused_and_write_nothing(site: Path) -> None:
     before = json.loads(ok("status", "--home", str(site), "--json"))
     cases = [
         (('example', 'create_note', '{bad json'), "not JSON"),
+        (('example', 'create_note', "[" * 50_000 + "]" * 50_000), "nested too deeply"),
         (('example', 'create_note', '{"titl": "x"}'), "bad input for create_note"),
         (('example', 'create_note', '{"title": ""}'), "title"),
         (('nozome', 'f', '{}'), "no zome named 'nozome'"),
@@ -134,6 +137,42 @@ def test_bad_inputs_are_refused_and_write_nothing(site: Path) -> None:
 def test_not_a_home_and_init_twice(site: Path, tmp_path: Path) -> None:
     assert_clean_error(run("status", "--home", str(tmp_path / "nowhere")), 1, "not a node home")
     assert_clean_error(run("init", "--home", str(site)), 1, "already a node home")
+
+
+def test_call_prints_one_line_with_json_and_indented_without(site: Path) -> None:
+    one = ok("call", "--home", str(site), "example", "create_note", '{"title": "j"}', "--json")
+    assert len(one.strip().splitlines()) == 1 and json.loads(one)["output"].startswith("action_")
+    many = ok("call", "--home", str(site), "example", "create_note", '{"title": "k"}')
+    assert len(many.strip().splitlines()) == 3 and json.loads(many)["output"].startswith("action_")
+
+
+def test_a_home_that_cannot_be_made_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a directory")
+    for home, text in ((in_the_way, "File exists"), (in_the_way / "sub", "Not a directory")):
+        assert_clean_error(run("init", "--home", str(home), "--kdf", "interactive"), 1,
+                           "cannot make")
+        assert_clean_error(run("init", "--home", str(home), "--kdf", "interactive"), 1, text)
+    assert in_the_way.read_text() == "not a directory"
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    fresh = tmp_path / "fresh"
+    assert_clean_error(run("init", "--home", str(fresh), "--passphrase-file", str(empty)), 1,
+                       "empty passphrase")
+    assert not fresh.exists()
+
+
+@pytest.mark.parametrize("name, text", [
+    ("", "name is empty"), ("   ", "name is empty"), ("two\nlines", "control characters"),
+    ("x" * 101, "the limit is 100"),
+])
+def test_a_bad_network_name_is_refused_and_the_home_stays_unjoined(tmp_path: Path, name: str,
+                                                                    text: str) -> None:
+    home = tmp_path / "h"
+    ok("init", "--home", str(home), "--kdf", "interactive")
+    assert_clean_error(run("network", "create", "--home", str(home), "--name", name), 1, text)
+    status = json.loads(ok("status", "--home", str(home), "--json"))
+    assert status["dna_hash"] is None and status["chain_length"] == 0
 
 
 def test_corrupted_keystore_is_a_clear_error(tmp_path: Path) -> None:
@@ -189,3 +228,13 @@ def test_audit_names_a_write_a_modified_node_made_after_closing(tmp_path: Path) 
     assert audit["authors"][0]["problems"] == ["1 action after close, first at seq 4"]
     text = ok("audit", "--home", str(site))
     assert "1 chain, 1 with problems" in text and "action after close" in text
+
+
+def test_a_failed_init_removes_what_it_wrote_and_only_that(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    (home / "node.db").mkdir(parents=True)  # something of the user's where the store would go
+    (home / "notes.txt").write_text("mine")
+    with pytest.raises(NodeError):
+        NodeHome(home).init("pw", cost=KdfCost.INTERACTIVE)
+    assert sorted(p.name for p in home.iterdir()) == ["node.db", "notes.txt"]
+    assert (home / "notes.txt").read_text() == "mine"
