@@ -42,7 +42,7 @@ from nodeapp._core.integrity import (
     decode_entry,
     encode_entry,
 )
-from nodeapp._core.limits import ENTRY_BYTES_MAX, LINK_TAG_BYTES_MAX
+from nodeapp._core.sys_validation import check_entry_size, check_tag_size
 from nodeapp.errors import ZomeCallError
 from nodeapp.network_view import NetworkView
 from nodeapp.store import ChainHead, SqliteStore, StagedRecord, Status
@@ -194,8 +194,7 @@ class ZomeApi:
 
     def _encode(self, entry: BaseModel) -> bytes:
         data = encode_entry(entry)
-        if len(data) > ENTRY_BYTES_MAX:
-            raise ZomeCallError(f"entry is {len(data)} bytes; the limit is {ENTRY_BYTES_MAX}")
+        check_entry_size(len(data))  # before it is hashed and signed
         return data
 
     def create_entry(self, entry: BaseModel) -> ActionHash:
@@ -234,8 +233,7 @@ class ZomeApi:
             type_index = self._zome.link_type_index(link_type)
         except KeyError:
             raise ZomeCallError(f"{self._zome.name} has no link type {link_type!r}") from None
-        if len(tag) > LINK_TAG_BYTES_MAX:
-            raise ZomeCallError(f"link tag is {len(tag)} bytes; the limit is {LINK_TAG_BYTES_MAX}")
+        check_tag_size(len(tag))
         return self._append(lambda seq, prev, ts: CreateLink(
             self.agent.raw, seq, prev, ts, base.tagged(), target.tagged(), self._zome_index,
             type_index, tag))

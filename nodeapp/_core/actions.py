@@ -19,7 +19,7 @@ from typing import Any, ClassVar, NamedTuple, Self
 
 from nodeapp._core.canonical import decode_hashed, decode_shallow, encode_flat
 from nodeapp._core.hashing import HASH_BYTES, HASH_CLASSES, HashKind, blake2b_256
-from nodeapp._core.limits import ACTION_BYTES_MAX, LINK_TAG_BYTES_MAX, MEMBRANE_PROOF_BYTES_MAX
+from nodeapp._core.limits import ACTION_BYTES_MAX, MEMBRANE_PROOF_BYTES_MAX
 from nodeapp.errors import MalformedData
 
 SIGNATURE_BYTES = 64
@@ -80,8 +80,11 @@ def _visibility(v: Any) -> Visibility:
 
 
 def _tag(v: Any) -> bytes:
-    if type(v) is not bytes or len(v) > LINK_TAG_BYTES_MAX:
-        raise MalformedData(f"link tag must be bytes of at most {LINK_TAG_BYTES_MAX}")
+    # the size rule (LINK_TAG_BYTES_MAX) is a system-validation rule, not a decoding one: a
+    # signed action with an oversized tag is a broken rule its author can be warranted for
+    # (ACTION_BYTES_MAX bounds what decoding takes)
+    if type(v) is not bytes:
+        raise MalformedData("a link tag must be a byte string")
     return v
 
 

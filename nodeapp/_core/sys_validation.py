@@ -158,8 +158,21 @@ def check_types(action: Action, dna: DnaTypes) -> None:
             action.link_type_index >= dna.link_type_counts[action.zome_index]
         ):
             raise SysValidationError("link_type", "link type is not declared by the DNA")
-        if len(action.tag) > LINK_TAG_BYTES_MAX:
-            raise SysValidationError("link_tag_size", f"tag over {LINK_TAG_BYTES_MAX} bytes")
+        check_tag_size(len(action.tag))
+
+
+def check_tag_size(size: int) -> None:
+    """Link tags are at most LINK_TAG_BYTES_MAX bytes."""
+    if size > LINK_TAG_BYTES_MAX:
+        raise SysValidationError("link_tag_size", f"link tag is {size} bytes; the limit is "
+                                                  f"{LINK_TAG_BYTES_MAX}")
+
+
+def check_entry_size(size: int) -> None:
+    """Entries are at most ENTRY_BYTES_MAX bytes."""
+    if size > ENTRY_BYTES_MAX:
+        raise SysValidationError("entry_size", f"entry is {size} bytes; the limit is "
+                                               f"{ENTRY_BYTES_MAX} (1 MiB)")
 
 
 def check_entry(action: Action, entry: bytes | None, *, received: bool) -> None:
@@ -173,8 +186,7 @@ def check_entry(action: Action, entry: bytes | None, *, received: bool) -> None:
         return  # an action may travel without its entry (e.g. RegisterAgentActivity)
     if received and action.visibility == Visibility.PRIVATE:  # type: ignore[attr-defined]
         raise SysValidationError("private_entry", "a private entry must never leave its node")
-    if len(entry) > ENTRY_BYTES_MAX:
-        raise SysValidationError("entry_size", f"entry is {len(entry)} bytes, over 1 MiB")
+    check_entry_size(len(entry))
     if blake2b_256(entry) != expected:
         raise SysValidationError("entry_hash", "entry bytes do not hash to the action's entry hash")
 

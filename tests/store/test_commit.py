@@ -22,7 +22,7 @@ from builders import (
 
 from nodeapp._core.actions import InitZomesComplete
 from nodeapp._core.hashing import ActionHash, AgentPubKey
-from nodeapp._core.limits import ENTRY_BYTES_MAX
+from nodeapp._core.limits import ENTRY_BYTES_MAX, LINK_TAG_BYTES_MAX
 from nodeapp._core.ops import op_mask_for, ops_for_action
 from nodeapp.conductor import Conductor
 from nodeapp.coordinator import Coordinator
@@ -32,6 +32,7 @@ from nodeapp.errors import (
     InvalidHash,
     SchemaVersionError,
     StoreCorrupted,
+    SysValidationError,
     UsageError,
     ZomeCallError,
 )
@@ -213,6 +214,13 @@ def oversize_note(api: ZomeApi) -> ActionHash:
 
 
 @TEST_COORDINATOR.function
+def oversize_tag(api: ZomeApi) -> ActionHash:
+    """Writes a valid note, then links it with a tag over 1 KiB."""
+    note = api.create_entry(Note(title="tagged"))
+    return api.create_link(api.agent, note, "AuthorToNotes", b"t" * (LINK_TAG_BYTES_MAX + 1))
+
+
+@TEST_COORDINATOR.function
 def link_from_someone_else(api: ZomeApi) -> ActionHash:
     """Writes a valid note, then an AuthorToNotes link that breaks the integrity rules."""
     note = api.create_entry(Note(title="fine"))
@@ -265,7 +273,8 @@ def failing_calls(node: Conductor) -> dict[str, tuple[str, str, Any, type[Except
                         ZomeCallError),
         "body over 64 KiB": ("example", "create_note", {"title": "x", "body": "b" * (2 << 20)},
                              ZomeCallError),
-        "entry over 1 MiB": ("example", "oversize_note", None, ZomeCallError),
+        "entry over 1 MiB": ("example", "oversize_note", None, SysValidationError),
+        "link tag over 1 KiB": ("example", "oversize_tag", None, SysValidationError),
         "update another agent's note": ("example", "update_note",
                                         {"original": other_note, "title": "mine now"},
                                         AppValidationError),
@@ -282,7 +291,7 @@ FAILURES = [
     "unknown zome", "unknown function", "extra input field", "missing input field",
     "input of the wrong type", "input to a no-input function", "malformed hash",
     "hash of the wrong kind", "unknown note", "title too long", "empty title",
-    "body over 64 KiB", "entry over 1 MiB", "update another agent's note",
+    "body over 64 KiB", "entry over 1 MiB", "link tag over 1 KiB", "update another agent's note",
     "delete another agent's note", "link breaking an integrity rule",
     "zome raises after staging writes",
 ]
@@ -326,6 +335,15 @@ def test_integrity_failures_name_the_rule(node: Conductor) -> None:
     with pytest.raises(AppValidationError) as caught:
         node.call_json("example", "link_from_someone_else")
     assert "AuthorToNotes links must start at their author's agent key" in caught.value.detail
+
+
+@pytest.mark.parametrize("fn, rule", [("oversize_note", "entry_size"),
+                                      ("oversize_tag", "link_tag_size")])
+def test_own_writes_over_a_size_limit_name_the_system_rule(node: Conductor, fn: str,
+                                                           rule: str) -> None:
+    with pytest.raises(SysValidationError) as caught:
+        node.call_json("example", fn)
+    assert caught.value.rule == rule
 
 
 @pytest.mark.parametrize("payload", [{"title": ""}, {"title": "t" * 201},

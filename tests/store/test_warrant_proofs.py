@@ -7,8 +7,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from builders import FakeClock, build_conductor, build_dna, create_after, export_chain, note_bytes
+from builders import (
+    EXAMPLE_ZOME,
+    FakeClock,
+    build_conductor,
+    build_dna,
+    create_after,
+    export_chain,
+    note_bytes,
+    sign,
+)
 
+from nodeapp._core.actions import CreateLink
+from nodeapp._core.hashing import HashKind
+from nodeapp._core.limits import LINK_TAG_BYTES_MAX
 from nodeapp.conductor import Conductor
 from nodeapp.keystore import generate_agent_key
 from nodeapp.warrants import WARRANT_INVALID_OP
@@ -60,3 +72,21 @@ def test_a_chain_rule_break_is_proven_with_its_prev(alice: Conductor, judge: Con
     # and it convicts only its author
     other = generate_agent_key().public_key
     assert not judge.proves_misbehaviour(WARRANT_INVALID_OP, other, [record, prev])
+
+
+def test_an_oversize_link_tag_is_rejected_by_its_rule_and_convicts_its_author(
+        alice: Conductor, judge: Conductor) -> None:
+    chain = [signed for signed, _ in alice.store.chain(alice.agent)]
+    head = chain[-1]
+    link = sign(CreateLink(alice.agent, head.action.seq + 1, head.hash,
+                           head.action.timestamp_us, bytes((HashKind.AGENT,)) + alice.agent,
+                           bytes((HashKind.ACTION,)) + head.hash, 0,
+                           EXAMPLE_ZOME.link_type_index("AuthorToNotes"),
+                           b"t" * (LINK_TAG_BYTES_MAX + 1)), alice.key)
+    record: Record = (link.action_bytes, link.signature, None)
+    report = judge.ingest([*export_chain(alice), record])
+    assert report.rejected == [(link.hash, f"link_tag_size: link tag is {LINK_TAG_BYTES_MAX + 1}"
+                                           f" bytes; the limit is {LINK_TAG_BYTES_MAX}")]
+    assert judge.store.get_action(link.hash) is None
+    # the record alone convicts: the size rule needs no prev
+    assert judge.proves_misbehaviour(WARRANT_INVALID_OP, alice.agent, [record])
