@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nodeapp._core.actions import (
+    ACTION_CLASSES,
     AgentValidationPkg,
     CloseChain,
     CreateLink,
@@ -85,19 +86,28 @@ def test_own_actions_may_skip_the_signature_check() -> None:
                  verify=False)
 
 
-def test_valid_link_update_delete_and_delete_link_pass() -> None:
-    link = link_after(NOTE)
-    validate(link, NOTE)
-    entry = note_bytes("v2")
+UPDATED_ENTRY = note_bytes("v2")
+
+
+def link_update_delete_unlink() -> list[SignedAction]:
+    """After NOTE: a CreateLink, an Update of NOTE, a Delete of that update, a DeleteLink."""
+    link = link_after(NOTE, tag=b"some tag")
     update = sign(Update(KEY.public_key, link.action.seq + 1, link.hash,
                          link.action.timestamp_us, 0, NOTE_TYPE, Visibility.PUBLIC,
-                         blake2b_256(entry), NOTE.hash, NOTE.action.entry_hash), KEY)
-    validate(update, link, entry)
+                         blake2b_256(UPDATED_ENTRY), NOTE.hash, NOTE.action.entry_hash), KEY)
     delete = sign(Delete(KEY.public_key, update.action.seq + 1, update.hash,
-                         update.action.timestamp_us, update.hash, blake2b_256(entry)), KEY)
-    validate(delete, update)
+                         update.action.timestamp_us, update.hash, blake2b_256(UPDATED_ENTRY)),
+                  KEY)
     unlink = sign(DeleteLink(KEY.public_key, delete.action.seq + 1, delete.hash,
                              delete.action.timestamp_us, link.action.base, link.hash), KEY)
+    return [link, update, delete, unlink]
+
+
+def test_valid_link_update_delete_and_delete_link_pass() -> None:
+    link, update, delete, unlink = link_update_delete_unlink()
+    validate(link, NOTE)
+    validate(update, link, UPDATED_ENTRY)
+    validate(delete, update)
     validate(unlink, delete)
 
 
@@ -221,7 +231,6 @@ def _private_entry() -> Case:
 
 
 def _link_tag_size() -> Case:
-    # decode_action refuses such a tag (MalformedData), so only a locally built action gets here
     return Case(link_after(NOTE, tag=b"t" * (LINK_TAG_BYTES_MAX + 1)), NOTE)
 
 
@@ -359,9 +368,14 @@ def test_an_entry_of_exactly_the_size_limit_passes() -> None:
 
 
 def tampered_cases() -> list[tuple[SignedAction, SignedAction | None]]:
-    link = link_after(NOTE, tag=b"some tag")
-    return [(CHAIN[0], None), (CHAIN[1], CHAIN[0]), (INIT, CHAIN[1]), (NOTE, INIT),
-            (link, NOTE)]
+    """One signed action of every kind, with its prev."""
+    link, update, delete, unlink = link_update_delete_unlink()
+    closed = close_after(unlink, bytes((HashKind.DNA,)) + b"d" * 32)
+    cases = [(CHAIN[0], None), (CHAIN[1], CHAIN[0]), (INIT, CHAIN[1]), (NOTE, INIT),
+             (link, NOTE), (update, link), (delete, update), (unlink, delete), (closed, unlink),
+             (open_after(INIT), INIT)]
+    assert {type(signed.action) for signed, _ in cases} == set(ACTION_CLASSES.values())
+    return cases
 
 
 TAMPER_TARGETS = tampered_cases()
