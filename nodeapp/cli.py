@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sqlite3
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -387,6 +388,9 @@ def main() -> None:
     except NodeError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    except sqlite3.DatabaseError as exc:  # the store failed after it opened (opening is checked)
+        typer.echo(f"error: {_store_failure(exc)}", err=True)
+        sys.exit(1)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
         sys.exit(130)
@@ -396,6 +400,13 @@ def main() -> None:
     # a command that raised typer.Exit(n) returns n here in standalone_mode=False
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _store_failure(exc: sqlite3.DatabaseError) -> str:
+    if isinstance(exc, sqlite3.OperationalError):  # locked, full disk, I/O error
+        return f"the node store could not be used: {exc}"
+    return (f"the node store is damaged ({exc}); nothing was changed. Restore node.db from a "
+            "backup, or make a new home and join the network again")
 
 
 def _click_error_classes() -> tuple[type[Exception], ...]:

@@ -145,7 +145,14 @@ class NodeHome:
         return read_public_key(self.keystore_path)
 
     def open_store(self) -> SqliteStore:
-        """The node's store, with the configured durability."""
+        """The node's store, with the configured durability. ``init`` made it: a store that
+        is missing or empty is an error here, never silently replaced by a new empty one."""
+        wal = Path(str(self.db_path) + "-wal")
+        if not self.db_path.is_file() or (self.db_path.stat().st_size == 0 and not (
+                wal.is_file() and wal.stat().st_size)):
+            self.require()
+            raise StoreCorrupted(f"{self.db_path} is missing or empty: restore it from a backup, "
+                                 "or make a new home and join the network again")
         return SqliteStore(self.db_path, durability=self.config().get("durability", "normal"))
 
     def manifest(self) -> DnaManifest | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -238,3 +239,50 @@ def test_a_failed_init_removes_what_it_wrote_and_only_that(tmp_path: Path) -> No
         NodeHome(home).init("pw", cost=KdfCost.INTERACTIVE)
     assert sorted(p.name for p in home.iterdir()) == ["node.db", "notes.txt"]
     assert (home / "notes.txt").read_text() == "mine"
+
+
+@pytest.fixture(scope="module")
+def member(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home in a network, with a few notes: copied by the tests that damage it."""
+    home = tmp_path_factory.mktemp("member") / "home"
+    ok("init", "--home", str(home), "--kdf", "interactive")
+    ok("network", "create", "--home", str(home), "--name", "n")
+    for index in range(20):
+        ok("call", "--home", str(home), "example", "create_note",
+           json.dumps({"title": f"note {index}", "body": "b" * 500}))
+    return home
+
+
+def _copy_home(home: Path, to: Path) -> Path:
+    shutil.copytree(home, to, ignore=shutil.ignore_patterns("node.sock"))
+    return to
+
+
+def test_a_store_damaged_inside_is_one_line_for_every_command(member: Path, tmp_path: Path
+                                                              ) -> None:
+    home = _copy_home(member, tmp_path / "damaged")
+    db = home / "node.db"
+    for suffix in ("-wal", "-shm"):
+        assert not (home / f"node.db{suffix}").exists()  # closed cleanly: all in node.db
+    data = bytearray(db.read_bytes())
+    for i in range(4096, len(data), 97):  # the header page survives, so the file still opens
+        data[i] ^= 0xFF
+    db.write_bytes(bytes(data))
+    for command in (("status",), ("chain",), ("audit",),
+                    ("call", "example", "create_note", '{"title": "x"}')):
+        proc = run(command[0], "--home", str(home), *command[1:])
+        assert_clean_error(proc, 1, "error: ")  # damaged pages, or a row whose hash fails
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.parametrize("damage", ["deleted", "emptied"])
+def test_a_missing_store_is_an_error_not_a_new_empty_chain(member: Path, tmp_path: Path,
+                                                           damage: str) -> None:
+    home = _copy_home(member, tmp_path / damage)
+    if damage == "deleted":
+        (home / "node.db").unlink()
+    else:
+        (home / "node.db").write_bytes(b"")
+    for command in ("status", "chain", "audit"):
+        assert_clean_error(run(command, "--home", str(home)), 1, "node.db is missing or empty")
+    assert not (home / "node.db").exists() or (home / "node.db").stat().st_size == 0
