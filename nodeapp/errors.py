@@ -24,6 +24,12 @@ class UsageError(NodeError):
     """Raised when a local caller (CLI user, script, UI) asks for something invalid."""
 
 
+class BadAddress(UsageError):
+    """Raised when a multiaddr string does not parse or lacks a part the call needs
+    (``connect`` needs ``/p2p/<peer id>``; a bootstrap or announce address needs a host, a TCP
+    port and ``/p2p/<peer id>``)."""
+
+
 class HomeError(UsageError):
     """Raised when a node home directory is missing, not initialised, or already initialised."""
 

@@ -13,13 +13,9 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from multiaddr import Multiaddr
-from multiaddr.exceptions import Error as MultiaddrError
-
 from dna import LoadedDna, load_dna
 from nodeapp._core.dna import DnaManifest, manifest_from_bytes
 from nodeapp._core.membrane import (
-    BOOTSTRAP_ADDR_CHARS_MAX,
     BOOTSTRAP_ADDRS_MAX,
     INVITE_ID_BYTES,
     INVITE_USES_MAX,
@@ -36,6 +32,7 @@ from nodeapp.conductor import Conductor, make_signer
 from nodeapp.errors import HomeError, InvalidHash, MalformedData, UsageError
 from nodeapp.home import NodeHome
 from nodeapp.keystore import read_keystore
+from nodeapp.peer_addresses import check_peer_address
 
 INVITE_EXPIRES_MAX_S = 366 * 24 * 3600
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -60,21 +57,11 @@ def parse_expires(text: str) -> int:
 
 
 def check_bootstrap(addrs: Sequence[str]) -> tuple[str, ...]:
-    """Bootstrap peers as an invite carries them: at most 8 multiaddrs ending in /p2p/<peer id>."""
+    """Bootstrap peers as an invite carries them: at most 8 addresses another node can dial,
+    each ending in /p2p/<peer id>."""
     if len(addrs) > BOOTSTRAP_ADDRS_MAX:
         raise UsageError(f"at most {BOOTSTRAP_ADDRS_MAX} bootstrap addresses fit in an invite")
-    for addr in addrs:
-        if not addr.startswith("/") or len(addr) > BOOTSTRAP_ADDR_CHARS_MAX:
-            raise UsageError(f"bootstrap address {addr[:40]!r} must be a multiaddr starting with "
-                             f"'/' of at most {BOOTSTRAP_ADDR_CHARS_MAX} characters")
-        try:
-            protocols = [p.name for p in Multiaddr(addr).protocols()]
-        except (MultiaddrError, ValueError, TypeError, KeyError) as exc:
-            raise UsageError(f"bootstrap address {addr!r} is not a multiaddr: {exc}") from exc
-        if not protocols or protocols[-1] != "p2p":
-            raise UsageError(f"bootstrap address {addr!r} must end with /p2p/<peer id>, so the "
-                             "joining node can check whom it reached")
-    return tuple(addrs)
+    return tuple(check_peer_address(addr, "bootstrap address") for addr in addrs)
 
 
 def _stewards(manifest: DnaManifest) -> tuple[bytes, ...]:

@@ -42,7 +42,6 @@ import trio
 
 from nodeapp._core.hashing import AgentPubKey
 from nodeapp._core.messages import (
-    ADDR_CHARS_MAX,
     ADDRS_MAX,
     FRAME_BYTES_MAX,
     Got,
@@ -59,6 +58,7 @@ from nodeapp.home import NodeHome
 from nodeapp.identity import peer_id_of, public_key_of_peer_id
 from nodeapp.net import BadAddress, Host, UnsupportedProtocol, open_host
 from nodeapp.network_reads import NetworkReads, query_protocol_id_for
+from nodeapp.peer_addresses import check_peer_address
 from nodeapp.protocol import NodeProtocol, Outgoing, ProtocolSettings
 
 log = logging.getLogger("nodeapp.runtime")
@@ -409,10 +409,7 @@ def _announce_addrs(announce: Sequence[str], peer_id: str) -> list[str]:
             addr = f"{addr.rstrip('/')}/p2p/{peer_id}"
         elif named != peer_id:
             raise BadAddress(f"announce address {addr} names another peer, not {peer_id}")
-        if not addr.startswith("/") or len(addr) > ADDR_CHARS_MAX:
-            raise BadAddress(f"announce address {addr[:40]!r} must be a multiaddr of at most "
-                             f"{ADDR_CHARS_MAX} characters")
-        out.append(addr)
+        out.append(check_peer_address(addr, "announce address"))
     if len(out) > ADDRS_MAX:
         raise BadAddress(f"at most {ADDRS_MAX} announce addresses fit in a HELLO")
     return out

@@ -6,7 +6,9 @@ local caller asked for wrongly is a :class:`UsageError`.
 
 from __future__ import annotations
 
-from nodeapp.errors import MalformedData, RemoteError, UsageError
+# BadAddress is defined with the other usage errors (invites raise it without importing libp2p)
+# and re-exported here with the transport's errors
+from nodeapp.errors import BadAddress, MalformedData, RemoteError, UsageError  # noqa: F401
 
 
 class FrameTooLarge(MalformedData):
@@ -34,11 +36,6 @@ class UnsupportedProtocol(RemoteError):
 
 class NotAnAgent(RemoteError):
     """Raised when a peer's identity key is not Ed25519, so it cannot be an agent."""
-
-
-class BadAddress(UsageError):
-    """Raised when a multiaddr string does not parse or lacks a part the call needs
-    (``connect`` needs ``/p2p/<peer id>``)."""
 
 
 class ListenFailed(UsageError):

@@ -25,6 +25,7 @@ from nodeapp.conductor import Conductor
 from nodeapp.errors import UsageError, ZomeCallError
 from nodeapp.home import NodeHome
 from nodeapp.invites import check_bootstrap, join_network, parse_expires
+from nodeapp.runtime import _announce_addrs
 from nodeapp.keystore import KdfCost
 from nodeapp.store import SqliteStore
 
@@ -259,10 +260,25 @@ def test_parse_expires_refuses(text: str) -> None:
     (["/ip4/999.0.0.1/tcp/1/p2p/x"], "not a multiaddr"),
     (["/" + "a" * 300], "at most 256"),
     ([PEER] * 9, "at most 8"),
+    (["/p2p/" + PEER.rsplit("/", 1)[1]], "TCP only"),
+    (["/ip4/127.0.0.1/udp/4001/p2p/" + PEER.rsplit("/", 1)[1]], "TCP only"),
+    (["/ip4/127.0.0.1/tcp/99999/p2p/" + PEER.rsplit("/", 1)[1]], "not a multiaddr"),
 ])
 def test_check_bootstrap_refuses(addrs: list[str], text: str) -> None:
     with pytest.raises(UsageError, match=text):
         check_bootstrap(addrs)
+
+
+@pytest.mark.parametrize("addr, text", [
+    ("/hello world", "not a multiaddr"), ("", "TCP only"), ("garbage", "with '/'"),
+    ("/ip4/1.2.3.4/tcp/99999", "not a multiaddr"), ("/ip4/1.2.3.4/udp/9", "TCP only"),
+])
+def test_announce_addresses_are_checked_like_bootstrap_ones(addr: str, text: str) -> None:
+    peer_id = PEER.rsplit("/", 1)[1]
+    with pytest.raises(UsageError, match=text):
+        _announce_addrs([addr], peer_id)
+    assert _announce_addrs(["/dns4/lab.example.org/tcp/4001"], peer_id) == [
+        f"/dns4/lab.example.org/tcp/4001/p2p/{peer_id}"]
 
 
 def test_a_wrong_passphrase_on_join_writes_nothing(code: str, tmp_path: Path) -> None:

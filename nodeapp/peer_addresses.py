@@ -1,0 +1,38 @@
+"""Addresses other nodes are told to dial: invite bootstrap peers and a node's announce addresses.
+
+Both travel to other members, who can do nothing with an address this node's transport could not
+use itself, so both pass one check: a host (IPv4, IPv6 or DNS name), a TCP port, and at the end
+``/p2p/<peer id>`` naming whom the dialler will reach.
+"""
+
+from __future__ import annotations
+
+from multiaddr import Multiaddr
+from multiaddr.exceptions import Error as MultiaddrError
+
+from nodeapp._core.membrane import BOOTSTRAP_ADDR_CHARS_MAX
+from nodeapp._core.messages import ADDR_CHARS_MAX
+from nodeapp.errors import BadAddress
+
+# what both a HELLO frame and an invite carry per address
+PEER_ADDR_CHARS_MAX = min(ADDR_CHARS_MAX, BOOTSTRAP_ADDR_CHARS_MAX)
+_HOSTS = frozenset({"ip4", "ip6", "dns", "dns4", "dns6"})
+
+
+def check_peer_address(addr: str, what: str) -> str:
+    """``addr`` if another node could dial it; BadAddress saying what is wrong if not.
+    ``what`` names the address in the message ("bootstrap address", "announce address")."""
+    if not addr.startswith("/") or len(addr) > PEER_ADDR_CHARS_MAX:
+        raise BadAddress(f"{what} {addr[:40]!r} must be a multiaddr starting with '/' of at most "
+                         f"{PEER_ADDR_CHARS_MAX} characters")
+    try:
+        protocols = [p.name for p in Multiaddr(addr).protocols()]
+    except (MultiaddrError, ValueError, TypeError, KeyError) as exc:
+        raise BadAddress(f"{what} {addr!r} is not a multiaddr: {exc}") from None
+    if len(protocols) < 2 or protocols[0] not in _HOSTS or protocols[1] != "tcp":
+        raise BadAddress(f"{what} {addr!r} must be /ip4, /ip6 or /dns, then /tcp/<port>: this "
+                         "node dials TCP only")
+    if protocols[-1] != "p2p":
+        raise BadAddress(f"{what} {addr!r} must end with /p2p/<peer id>, so the node that dials "
+                         "it can check whom it reached")
+    return addr
