@@ -10,21 +10,27 @@ import typer
 
 from sims.run import SimConfig, run
 
+# bounds that keep one run within minutes and memory: an hour of virtual time, a minute of delay
+VIRTUAL_MS_MAX = 3_600_000
+DELAY_MS_MAX = 60_000
+
 
 def sim_command(
     nodes: Annotated[int, typer.Option(min=2, max=5000, help="Simulated nodes.")] = 20,
     seed: Annotated[int, typer.Option(min=0, help="Seed: the same seed replays the run.")] = 1,
     commits: Annotated[int, typer.Option(min=0, max=100_000)] = 40,
-    fault_ms: Annotated[int, typer.Option(min=100, help="Virtual ms with faults.")] = 20_000,
-    settle_ms: Annotated[int, typer.Option(min=0, help="Virtual ms of healthy links after.")]
-    = 40_000,
+    fault_ms: Annotated[int, typer.Option(min=100, max=VIRTUAL_MS_MAX,
+                                          help="Virtual ms with faults.")] = 20_000,
+    settle_ms: Annotated[int, typer.Option(min=0, max=VIRTUAL_MS_MAX,
+                                           help="Virtual ms of healthy links after.")] = 40_000,
     loss: Annotated[float, typer.Option(min=0.0, max=0.9, help="Drop probability.")] = 0.0,
     duplicate: Annotated[float, typer.Option(min=0.0, max=0.9)] = 0.0,
-    delay_min_ms: Annotated[int, typer.Option(min=0)] = 5,
-    delay_max_ms: Annotated[int, typer.Option(min=0)] = 50,
+    delay_min_ms: Annotated[int, typer.Option(min=0, max=DELAY_MS_MAX)] = 5,
+    delay_max_ms: Annotated[int, typer.Option(min=0, max=DELAY_MS_MAX)] = 50,
     partition: Annotated[bool, typer.Option(help="Split the network in two for a while.")]
     = False,
-    crashes: Annotated[int, typer.Option(min=0, help="Nodes that crash and restart.")] = 0,
+    crashes: Annotated[int, typer.Option(min=0, max=5000,
+                                         help="Crash-and-restart events.")] = 0,
     byzantine_fork: Annotated[int, typer.Option(min=0)] = 0,
     byzantine_invalid: Annotated[int, typer.Option(min=0)] = 0,
     intruder: Annotated[bool, typer.Option(help="Add a node that has no invite.")] = False,

@@ -149,7 +149,8 @@ def _schedule(cluster: Cluster, config: SimConfig, probe: _LagProbe) -> None:
         node = honest[1 + rng.randrange(len(honest) - 1)] if len(honest) > 1 else honest[0]
         down_at = rng.randint(fault_us // 5, fault_us // 2)
         net.at(down_at, node.crash)
-        net.at(down_at + rng.randint(1_000_000, fault_us // 2), node.start)
+        # down for 1 s or more, but back before the faults end (short fault windows: half of it)
+        net.at(down_at + rng.randint(min(1_000_000, fault_us // 2), fault_us // 2), node.start)
     step = 100_000
     for when in range(step, (config.fault_ms + config.settle_ms) * 1000, step):
         net.at(when, probe.check)

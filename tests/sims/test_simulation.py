@@ -68,3 +68,11 @@ def test_many_seeds_under_every_fault(tmp_path: Path, seed: int) -> None:
     assert_ok(SimConfig(nodes=20, seed=seed, commits=30, fault_ms=10_000, settle_ms=40_000,
                         loss=0.05, duplicate=0.02, delay_max_ms=200, partition=True, crashes=2,
                         byzantine_fork=1, byzantine_invalid=1, intruder=True), tmp_path)
+
+
+@pytest.mark.parametrize("fault_ms", [100, 1_500])
+def test_a_crash_inside_a_short_fault_window_restarts_within_it(tmp_path: Path,
+                                                               fault_ms: int) -> None:
+    # the restart delay is at least 1 s only when the window leaves room for it
+    assert_ok(SimConfig(nodes=4, seed=2, commits=3, fault_ms=fault_ms, settle_ms=5_000,
+                        crashes=2), tmp_path)
