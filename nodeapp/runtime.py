@@ -399,7 +399,7 @@ class RunningNode(NetworkReads):
                  self.stats["dropped_queue_full"] + self.stats["dropped_unreachable"])
 
 
-def _announce_addrs(announce: Sequence[str], peer_id: str) -> list[str]:
+def announce_addresses(announce: Sequence[str], peer_id: str) -> list[str]:
     """Announce addresses, each ending in our ``/p2p/<peer id>``; at most ADDRS_MAX, each
     short enough for a HELLO."""
     out = []
@@ -447,7 +447,7 @@ async def run_node(home: NodeHome, passphrase: str | None, listen: Sequence[str]
                    for s, _ in store.chain(conductor.agent, end_seq=2)]
         protocol = NodeProtocol(conductor, settings or ProtocolSettings(),
                                 bootstrap=sorted(bootstrap))
-        announced = _announce_addrs(announce, peer_id_of(conductor.agent))
+        announced = announce_addresses(announce, peer_id_of(conductor.agent))
         async with open_host(conductor.key.seed, listen) as host:
             node = RunningNode(home, conductor, host, protocol, bootstrap, clock_us, announced)
             protocol.my_addrs = tuple(node.announce_addrs[:ADDRS_MAX])

@@ -25,8 +25,8 @@ from nodeapp.conductor import Conductor
 from nodeapp.errors import UsageError, ZomeCallError
 from nodeapp.home import NodeHome
 from nodeapp.invites import check_bootstrap, join_network, parse_expires
-from nodeapp.runtime import _announce_addrs
 from nodeapp.keystore import KdfCost
+from nodeapp.runtime import announce_addresses
 from nodeapp.store import SqliteStore
 
 PASS = "correct horse battery"
@@ -276,8 +276,8 @@ def test_check_bootstrap_refuses(addrs: list[str], text: str) -> None:
 def test_announce_addresses_are_checked_like_bootstrap_ones(addr: str, text: str) -> None:
     peer_id = PEER.rsplit("/", 1)[1]
     with pytest.raises(UsageError, match=text):
-        _announce_addrs([addr], peer_id)
-    assert _announce_addrs(["/dns4/lab.example.org/tcp/4001"], peer_id) == [
+        announce_addresses([addr], peer_id)
+    assert announce_addresses(["/dns4/lab.example.org/tcp/4001"], peer_id) == [
         f"/dns4/lab.example.org/tcp/4001/p2p/{peer_id}"]
 
 
