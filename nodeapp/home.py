@@ -85,9 +85,10 @@ class NodeHome:
         if self.keystore_path.exists():
             raise HomeError(f"{self.path} is already a node home (keystore.json exists)")
         created = not self.path.exists()
-        ours = [Path(str(path) + extra)
-                for path in (self.keystore_path, self.config_path, self.db_path)
-                for extra in ("", "-wal", "-shm", ".tmp") if not Path(str(path) + extra).exists()]
+        written = [Path(f"{path}{suffix}")
+                   for path in (self.keystore_path, self.config_path, self.db_path)
+                   for suffix in ("", "-wal", "-shm", ".tmp")]
+        ours = [path for path in written if not path.exists()]  # only these may be removed
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             key = generate_agent_key()
