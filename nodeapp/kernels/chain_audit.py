@@ -333,9 +333,9 @@ def audit_chains_reference(
                 if prevs[i] in seen_prevs:
                     note("fork_count", "first_fork_seq", a, s)
                 seen_prevs.add(prevs[i])
-        closing_seqs = [s for s in present if any(closers[i] for i in by_seq[s])]
+        closed_at = next((s for s in present if any(closers[i] for i in by_seq[s])), None)
         for s in present:
-            if closing_seqs and s > closing_seqs[0]:
+            if closed_at is not None and s > closed_at:
                 note("after_close_count", "first_after_close_seq", a, s, len(by_seq[s]))
     return AuditResult(**result)
 
