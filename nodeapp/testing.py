@@ -5,6 +5,8 @@ Nothing here is a mock: chains are signed with real keys and pass the same valid
 
 from __future__ import annotations
 
+import platform
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -98,3 +100,9 @@ def build_chain(key: AgentKey, dna_hash: bytes, notes: int, **options: object
                 ) -> list[BuiltRecord]:
     """:func:`iter_chain` as a list."""
     return list(iter_chain(key, dna_hash, notes, **options))  # type: ignore[arg-type]
+
+
+def interpreter_label() -> str:
+    """Which Python ran a benchmark. Its build matters: a CPython built without profile-guided
+    optimisation runs the node's Python-bound paths 10-15% slower (docs/operations.md)."""
+    return f"{platform.python_implementation()} {platform.python_version()} {sys.executable}"

@@ -31,7 +31,7 @@ from nodeapp.conductor import Conductor  # noqa: E402
 from nodeapp.kernels import audit_chains, audit_chains_reference, warm_up  # noqa: E402
 from nodeapp.keystore import generate_agent_key  # noqa: E402
 from nodeapp.store import SqliteStore  # noqa: E402
-from nodeapp.testing import iter_chain  # noqa: E402
+from nodeapp.testing import interpreter_label, iter_chain  # noqa: E402
 
 BODY = "x" * 480  # with the title and CBOR framing the entry is ~500 bytes
 
@@ -251,6 +251,7 @@ def main() -> None:
         "chain_actions_at_1m": at_size["held"],
         "commit_at_1m_ratio": round(at_size["big_p50"] / at_size["small_p50"], 3),
         "quick": args.quick,
+        "python": interpreter_label(),
     }
     if args.json:
         print(json.dumps(result))
