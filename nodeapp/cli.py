@@ -24,6 +24,7 @@ from nodeapp._core.membrane import INVITE_USES_MAX, parse_invite_code
 from nodeapp.errors import KeystoreError, NodeError, UsageError
 from nodeapp.home import NodeHome
 from nodeapp.keystore import KdfCost, keystore_permissions_ok, resolve_passphrase
+from nodeapp.store import store_failure
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="A node of a peer-production network: signed chains, peer validation.")
@@ -389,7 +390,7 @@ def main() -> None:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
     except sqlite3.DatabaseError as exc:  # the store failed after it opened (opening is checked)
-        typer.echo(f"error: {_store_failure(exc)}", err=True)
+        typer.echo(f"error: {store_failure(exc)}", err=True)
         sys.exit(1)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
@@ -400,13 +401,6 @@ def main() -> None:
     # a command that raised typer.Exit(n) returns n here in standalone_mode=False
     if isinstance(code, int) and code:
         sys.exit(code)
-
-
-def _store_failure(exc: sqlite3.DatabaseError) -> str:
-    if isinstance(exc, sqlite3.OperationalError):  # locked, full disk, I/O error
-        return f"the node store could not be used: {exc}"
-    return (f"the node store is damaged ({exc}); nothing was changed. Restore node.db from a "
-            "backup, or make a new home and join the network again")
 
 
 def _click_error_classes() -> tuple[type[Exception], ...]:

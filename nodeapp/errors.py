@@ -120,4 +120,10 @@ class SchemaVersionError(StorageError):
 
 
 class StoreCorrupted(StorageError):
-    """Raised when stored bytes fail to decode or do not match their stored hash."""
+    """Raised when stored bytes fail to decode or do not match their stored hash, or SQLite
+    finds the file damaged (a running node stops on it: nothing it reads can be trusted)."""
+
+
+class StoreUnavailable(StorageError):
+    """Raised when SQLite cannot do what was asked right now: the file stayed locked past the
+    busy timeout, the disk is full, or an I/O error. Nothing of the failed step was written."""

@@ -51,6 +51,7 @@ REQUEST_BYTES_MAX = 1024 * 1024
 REPLY_BYTES_MAX = 64 * 1024 * 1024
 CONNECTIONS_MAX = 64
 CONNECTION_IDLE_S_MAX = 300.0
+REPLY_S_MAX = 5.0  # sending one reply, even while the node stops
 PROBE_S_MAX = 2.0  # how long connecting to a running node may take
 _SUN_PATH_BYTES_MAX = 100  # sockaddr_un holds 108 bytes; keep a margin
 
@@ -199,7 +200,9 @@ async def _serve_connection(node: RunningNode, stream: trio.SocketStream,
 
 
 async def _reply(stream: trio.SocketStream, reply: dict[str, Any]) -> None:
-    await stream.send_all(json.dumps(reply, sort_keys=True).encode() + b"\n")
+    # shielded: the reply that says why the node is stopping must still reach its client
+    with trio.CancelScope(deadline=trio.current_time() + REPLY_S_MAX, shield=True):
+        await stream.send_all(json.dumps(reply, sort_keys=True).encode() + b"\n")
 
 
 def _error(message: str, kind: str) -> dict[str, Any]:
@@ -216,27 +219,31 @@ async def handle_request(node: RunningNode, line: bytes) -> dict[str, Any]:
         return _error("a request is a JSON object with an 'op'", "UsageError")
     op = request.get("op")
     try:
-        if op == "status":
-            return {"ok": True, "status": node.status()}
-        if op == "call":
-            zome, fn = request.get("zome"), request.get("fn")
-            if not isinstance(zome, str) or not isinstance(fn, str):
-                return _error("a call names its 'zome' and 'fn' as strings", "UsageError")
-            to = request.get("to")
-            if to is None:
-                return {"ok": True, "output": await node.zome_call(zome, fn,
-                                                                  request.get("payload"))}
-            if not isinstance(to, str):
-                return _error("'to' is an agent key (agent_...)", "UsageError")
-            output = await node.call_remote(AgentPubKey.parse(to).raw, zome, fn,
-                                            request.get("payload"))
-            return {"ok": True, "output": output}
-        return _error(f"unknown op {op!r}: use 'call' or 'status'", "UsageError")
+        with node.store_guard():
+            return await _answer(node, op, request)
     except NodeError as exc:
         return _error(str(exc), type(exc).__name__)
     except Exception as exc:  # a bug must not take the node down
         log.exception("local API request %r failed", op)
         return _error(f"internal error: {type(exc).__name__}: {exc}", "InternalError")
+
+
+async def _answer(node: RunningNode, op: object, request: dict[str, Any]) -> dict[str, Any]:
+    if op == "status":
+        return {"ok": True, "status": node.status()}
+    if op != "call":
+        return _error(f"unknown op {op!r}: use 'call' or 'status'", "UsageError")
+    zome, fn = request.get("zome"), request.get("fn")
+    if not isinstance(zome, str) or not isinstance(fn, str):
+        return _error("a call names its 'zome' and 'fn' as strings", "UsageError")
+    to = request.get("to")
+    if to is None:
+        return {"ok": True, "output": await node.zome_call(zome, fn, request.get("payload"))}
+    if not isinstance(to, str):
+        return _error("'to' is an agent key (agent_...)", "UsageError")
+    output = await node.call_remote(AgentPubKey.parse(to).raw, zome, fn,
+                                    request.get("payload"))
+    return {"ok": True, "output": output}
 
 
 # --- client (blocking; for the command line) ----------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from contextlib import AbstractContextManager
 from typing import Any
 
 import trio
@@ -36,7 +37,7 @@ from nodeapp._core.messages import (
     encode_message,
 )
 from nodeapp.conductor import Conductor
-from nodeapp.errors import MalformedData, NodeError, RemoteCallFailed
+from nodeapp.errors import MalformedData, NodeError, RemoteCallFailed, StorageError
 from nodeapp.identity import peer_id_of
 from nodeapp.net import Host
 from nodeapp.network_view import NetworkReadsNeeded, NetworkView
@@ -69,6 +70,9 @@ class NetworkReads:
     stats: Counter[str]
 
     def publish_new_records(self) -> int:
+        raise NotImplementedError
+
+    def store_guard(self) -> AbstractContextManager[None]:
         raise NotImplementedError
 
     def _clock_us(self) -> int:
@@ -128,7 +132,11 @@ class NetworkReads:
             log.warning("refused a %s sent as a query by %s", type(message).__name__, peer_id)
             return None
         self.stats["queries_in"] += 1
-        answer = self.protocol.answer(agent, message)
+        try:
+            with self.store_guard():
+                answer = self.protocol.answer(agent, message)
+        except StorageError as exc:  # the asker moves on to another holder
+            answer = Refused(f"this node cannot read its store: {exc}"[:900])
         try:
             return encode_message(dna_hash, answer)
         except MalformedData as exc:

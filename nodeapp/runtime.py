@@ -33,8 +33,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from random import Random
 from typing import Any
 
@@ -53,13 +55,20 @@ from nodeapp._core.messages import (
     encode_message,
 )
 from nodeapp.conductor import Conductor, wall_clock_us
-from nodeapp.errors import HomeError, InvalidHash, MalformedData, NodeError
+from nodeapp.errors import (
+    HomeError,
+    InvalidHash,
+    MalformedData,
+    NodeError,
+    StoreCorrupted,
+)
 from nodeapp.home import NodeHome
 from nodeapp.identity import peer_id_of, public_key_of_peer_id
 from nodeapp.net import BadAddress, Host, UnsupportedProtocol, open_host
 from nodeapp.network_reads import NetworkReads, query_protocol_id_for
 from nodeapp.peer_addresses import check_peer_address
 from nodeapp.protocol import NodeProtocol, Outgoing, ProtocolSettings
+from nodeapp.store import store_failure
 
 log = logging.getLogger("nodeapp.runtime")
 
@@ -144,12 +153,29 @@ class RunningNode(NetworkReads):
         self._dial_backoff: dict[bytes, tuple[float, float]] = {}  # agent -> (until, last wait)
         self._nursery: trio.Nursery | None = None
         self._closed = False
+        self.failure: StoreCorrupted | None = None  # the store broke: run_node ends with it
         self._known_members = set(protocol.members)
         self._known_warrants = set(protocol.warrants)
         head = conductor.store.chain_head(self.agent)
         self._published_seq = head.seq if head else -1
 
     # --- what callers see ---------------------------------------------------------------
+
+    @contextmanager
+    def store_guard(self) -> Iterator[None]:
+        """SQLite failing inside becomes the node's StorageError. A damaged store also stops
+        the node, since nothing it reads can be trusted; a locked or full one fails only the
+        step that met it (a peer's frame, a tick, a local request), which may work again."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            failure = store_failure(exc)
+            if isinstance(failure, StoreCorrupted) and self.failure is None:
+                self.failure = failure
+                log.error("%s; stopping the node", failure)
+                if self._nursery is not None:
+                    self._nursery.cancel_scope.cancel()
+            raise failure from exc
 
     @property
     def peer_id(self) -> str:
@@ -230,7 +256,8 @@ class RunningNode(NetworkReads):
         if isinstance(message, _DATA_MESSAGES):
             self.stats["records_in"] += len(message.records)
         try:
-            out = self.protocol.on_message(agent, message, self._clock_us())
+            with self.store_guard():
+                out = self.protocol.on_message(agent, message, self._clock_us())
         except NodeError as exc:  # the node survives anything a peer sends
             log.warning("failed on a %s from %s: %s", kind, peer_id, exc)
             return True
@@ -363,7 +390,8 @@ class RunningNode(NetworkReads):
         while True:
             await trio.sleep(tick_s)
             try:
-                out = self.protocol.on_tick(self._clock_us(), self.rng)
+                with self.store_guard():
+                    out = self.protocol.on_tick(self._clock_us(), self.rng)
             except NodeError as exc:
                 log.warning("a protocol tick failed: %s", exc)
                 continue
@@ -471,6 +499,8 @@ async def run_node(home: NodeHome, passphrase: str | None, listen: Sequence[str]
                              ", ".join(node.listen_addrs))
                     node._dispatch(protocol.start(genesis))
                     task_status.started(node)
+                if node.failure is not None:  # the store broke while the node ran
+                    raise node.failure
             finally:
                 node._closed = True
                 host.remove_handler(node.protocol_id)

@@ -134,7 +134,10 @@ class SqliteStore:
             if exc_type is None:
                 self.store._db.execute("COMMIT")
             else:
-                self.store._db.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (a full disk, an I/O error):
+                # a second ROLLBACK would raise and hide the error that matters
+                if self.store._db.in_transaction:
+                    self.store._db.execute("ROLLBACK")
                 # ids handed out inside the rolled-back transaction may be reused by SQLite
                 self.store._agent_ids.clear()
 

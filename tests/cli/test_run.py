@@ -194,3 +194,30 @@ def test_run_refuses_bad_listen_addresses(tmp_path: Path) -> None:
             assert proc.stderr.startswith("error: ") and text in proc.stderr, proc.stderr
             assert "Traceback" not in proc.stderr
     assert not NodeHome(home).socket_path.exists()
+
+
+def test_run_stops_cleanly_when_its_store_is_damaged(tmp_path: Path, nodes: list[Node]) -> None:
+    home_dir = tmp_path / "site-a"
+    ok("init", "--home", str(home_dir), "--kdf", "interactive")
+    ok("network", "create", "--home", str(home_dir), "--name", "sensors-2026")
+    conductor = NodeHome(home_dir).open_conductor(PASS)
+    for n in range(300):  # enough rows that the damage below lands inside the tables
+        conductor.call("example", "create_note", {"title": f"n{n}", "body": "x" * 400})
+    conductor.store.close()
+    node = Node(home_dir, free_port())
+    nodes.append(node)
+    wait_for("the node answers on its socket", node.status)
+
+    with open(NodeHome(home_dir).db_path, "r+b") as db:  # a bad disk, a stray write
+        db.seek(8 * 4096)
+        db.write(b"\xa5" * (24 * 4096))
+    status = run("status", "--home", str(home_dir), passphrase=None)
+    assert status.returncode == 1
+    assert status.stderr.startswith("error: the node store is damaged")
+    assert "Traceback" not in status.stderr
+
+    assert node.proc.wait(timeout=20) == 1  # it stops by itself
+    err = node.err.read_text()
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("error: the node store is damaged")
+    assert "Restore node.db from a backup" in err

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from nodeapp._core.messages import (
     encode_message,
 )
 from nodeapp.conductor import wall_clock_us
-from nodeapp.errors import HomeError
+from nodeapp.errors import HomeError, StoreCorrupted, StoreUnavailable
 from nodeapp.home import NodeHome
 from nodeapp.invites import create_invite, join_network
 from nodeapp.keystore import AgentKey
@@ -195,6 +196,54 @@ async def test_local_api_works_in_a_home_with_a_long_path(tmp_path: Path) -> Non
             reply = await in_thread(request_running_node, home, {"op": "status"})
             assert reply is not None and reply["status"]["running"]
             nursery.cancel_scope.cancel()
+    assert not os.path.lexists(home.socket_path)
+
+
+# --- a failing store --------------------------------------------------------------------------
+
+
+def damage_store(home: NodeHome) -> None:
+    """Overwrite pages in the middle of node.db, as a bad disk or a stray write would."""
+    with open(home.db_path, "r+b") as db:
+        db.seek(8 * 4096)
+        db.write(b"\xa5" * (24 * 4096))
+
+
+def fill_store(home: NodeHome, notes: int) -> None:
+    conductor = home.open_conductor(None)
+    try:
+        for n in range(notes):
+            conductor.call("example", "create_note", {"title": f"n{n}", "body": "x" * 400})
+    finally:
+        conductor.store.close()
+
+
+async def test_a_locked_store_fails_the_step_and_the_node_runs_on(tmp_path: Path) -> None:
+    home = steward_home(tmp_path / "steward")
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            node: RunningNode = await nursery.start(run_fast, home, None, LOCAL)
+            with pytest.raises(StoreUnavailable, match="database is locked"):
+                with node.store_guard():
+                    raise sqlite3.OperationalError("database is locked")
+            assert node.failure is None
+            await trio.sleep(0.2)  # ticks go on
+            reply = await in_thread(request_running_node, home, {"op": "status"})
+            assert reply is not None and reply["status"]["running"]
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_damaged_store_stops_the_node_with_a_clear_error(tmp_path: Path) -> None:
+    home = steward_home(tmp_path / "steward")
+    fill_store(home, 300)
+    with trio.fail_after(30), pytest.raises(ExceptionGroup) as raised:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(run_fast, home, None, LOCAL)
+            damage_store(home)
+            # the request that meets the damage is answered with it, then the node stops
+            with pytest.raises(LocalCallFailed, match="node store is damaged"):
+                await in_thread(request_running_node, home, {"op": "status"})
+    assert raised.group_contains(StoreCorrupted, match="Restore node.db from a backup")
     assert not os.path.lexists(home.socket_path)
 
 
