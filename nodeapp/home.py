@@ -90,7 +90,8 @@ class NodeHome:
                    for suffix in ("", "-wal", "-shm", ".tmp")]
         ours = [path for path in written if not path.exists()]  # only these may be removed
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
+            # private: the store holds private entries and the socket accepts zome calls
+            self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
             key = generate_agent_key()
             write_keystore(self.keystore_path, key, passphrase, encrypted=encrypted, cost=cost)
             config = dict(DEFAULT_CONFIG, durability=durability)

@@ -15,6 +15,7 @@ Rules:
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Container, Iterator, Sequence
 from pathlib import Path
@@ -43,6 +44,7 @@ from nodeapp.errors import (
     MalformedData,
     SchemaVersionError,
     StoreCorrupted,
+    StoreUnavailable,
     UsageError,
 )
 from nodeapp.store.records import HKEY_STRUCT, ChainHead, StagedRecord, Status, StoredLink, hkey
@@ -75,6 +77,13 @@ class SqliteStore:
         self.path = Path(path)
         self.durability = durability
         self._agent_ids: dict[bytes, int] = {}
+        if not self.path.exists():
+            # private entries live here: owner-only, whatever the umask (SQLite gives the WAL
+            # and shared-memory files the mode of the database file)
+            try:
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot create {self.path}: {exc.strerror}") from exc
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None,
                                        timeout=BUSY_TIMEOUT_MS / 1000)

@@ -52,6 +52,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_init_creates_an_encrypted_private_keystore(site: Path) -> None:
     keystore = site / "keystore.json"
     assert stat.S_IMODE(keystore.stat().st_mode) == 0o600
+    # the store holds private entries, and the home will hold the node's call socket
+    assert stat.S_IMODE(site.stat().st_mode) == 0o700
+    assert stat.S_IMODE((site / "node.db").stat().st_mode) == 0o600
     assert json.loads(keystore.read_text())["encrypted"] is True
     status = json.loads(ok("status", "--home", str(site), "--json"))
     assert status["agent"].startswith("agent_")

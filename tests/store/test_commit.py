@@ -3,7 +3,9 @@ file that survives reopening (nodeapp.store.sqlite_store + nodeapp.conductor).""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from nodeapp.errors import (
     InvalidHash,
     SchemaVersionError,
     StoreCorrupted,
+    StoreUnavailable,
     SysValidationError,
     UsageError,
     ZomeCallError,
@@ -502,6 +505,23 @@ def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path, content: bytes) ->
     with pytest.raises(StoreCorrupted):
         SqliteStore(path)
     assert path.read_bytes() == content  # and left alone
+
+
+def test_the_store_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0)  # a umask that would leave new files world-writable
+    try:
+        store = SqliteStore(tmp_path / "node.db")
+        store.set_meta("probe", b"x")  # a write: the WAL and shared-memory files exist now
+        for name in ("node.db", "node.db-wal", "node.db-shm"):
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+        store.close()
+    finally:
+        os.umask(old)
+
+
+def test_a_store_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailable, match="cannot create .*No such file or directory"):
+        SqliteStore(tmp_path / "missing-dir" / "node.db")
 
 
 def test_unknown_durability_is_a_usage_error(tmp_path: Path) -> None:
