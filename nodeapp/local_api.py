@@ -201,8 +201,12 @@ async def _serve_connection(node: RunningNode, stream: trio.SocketStream,
 
 async def _reply(stream: trio.SocketStream, reply: dict[str, Any]) -> None:
     # shielded: the reply that says why the node is stopping must still reach its client
+    try:
+        line = json.dumps(reply, sort_keys=True)
+    except (TypeError, ValueError, RecursionError) as exc:  # an output JSON cannot carry
+        line = json.dumps(_error(f"the reply cannot be sent as JSON: {exc}", "InternalError"))
     with trio.CancelScope(deadline=trio.current_time() + REPLY_S_MAX, shield=True):
-        await stream.send_all(json.dumps(reply, sort_keys=True).encode() + b"\n")
+        await stream.send_all(line.encode() + b"\n")
 
 
 def _error(message: str, kind: str) -> dict[str, Any]:
@@ -213,6 +217,9 @@ async def handle_request(node: RunningNode, line: bytes) -> dict[str, Any]:
     """Answer one request line."""
     try:
         request = json.loads(line)
+    except RecursionError:  # a line of 100,000 "[": json's parser recurses per level
+        return _error("the request is not JSON this node reads: nested too deeply",
+                      "UsageError")
     except ValueError as exc:
         return _error(f"the request is not JSON: {exc}", "UsageError")
     if not isinstance(request, dict):

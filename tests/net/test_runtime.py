@@ -166,6 +166,11 @@ async def test_local_api_answers_refuses_and_cleans_up(tmp_path: Path) -> None:
             assert "'zome' and 'fn'" in replies[5]["error"]
             assert replies[6]["kind"] == "ZomeCallError" and "title" in replies[6]["error"]
 
+            # a line nested past json's recursion limit is an error reply, not a crash
+            deep = b"[" * 200_000 + b"]" * 200_000 + b"\n"
+            [reply] = await local_request(home, deep)
+            assert not reply["ok"] and "nested too deeply" in reply["error"]
+
             # an oversize request line is refused and the connection closed
             [reply] = await local_request(home, b"x" * (REQUEST_BYTES_MAX + 2))
             assert not reply["ok"] and "at most" in reply["error"]
