@@ -162,11 +162,8 @@ class AntiEntropy:
         return records
 
     def _record(self, signed: SignedAction) -> Record:
-        entry_hash = signed.action.entry_hash_or_none
-        entry = None
-        if entry_hash is not None and getattr(signed.action, "visibility", 1) == 0:
-            entry = self.conductor.store.get_entry(entry_hash)
-        return (signed.action_bytes, signed.signature, entry)
+        return (signed.action_bytes, signed.signature,
+                self.conductor.store.entry_of(signed, shared=True))
 
 
 def _halves(region: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -152,11 +152,8 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
         self._ring = Ring(self.members - self.blocked, self.replication_factor)
         # what we published before a restart and was not receipted by all goes out again
         for signed, receipted in self.conductor.store.authored_receipts(self.agent):
-            entry_hash = signed.action.entry_hash_or_none
-            entry = None
-            if entry_hash is not None and getattr(signed.action, "visibility", 1) == 0:
-                entry = self.conductor.store.get_entry(entry_hash)
-            self._queue_publish(signed, entry, 0, receipted)
+            self._queue_publish(signed, self.conductor.store.entry_of(signed, shared=True), 0,
+                                receipted)
 
     def _placements(self, signed: SignedAction) -> tuple[OpPlacement, ...]:
         """:func:`op_placements`, memoised: a received action is filtered, judged, indexed

@@ -205,8 +205,7 @@ class RunningNode(NetworkReads):
         new = [signed for signed, _ in store.chain(self.agent, start_seq=self._published_seq + 1)]
         if not new:
             return 0
-        entries = [store.get_entry(s.action.entry_hash_or_none)
-                   if s.action.entry_hash_or_none else None for s in new]
+        entries = [store.entry_of(s, shared=True) for s in new]  # private ones stay here
         self._published_seq = new[-1].action.seq
         self._dispatch(self.protocol.on_commit(new, entries, self._clock_us()))
         self._note_changes()

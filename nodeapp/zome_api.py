@@ -348,9 +348,7 @@ class ZomeApi:
         """This agent's own chain (committed, then staged), optionally one entry type only."""
         records = []
         for signed, _status in self._store.chain(self.agent.raw):
-            entry_hash = signed.action.entry_hash_or_none
-            entry = self._store.get_entry(entry_hash) if entry_hash else None
-            records.append(Record(signed, entry))
+            records.append(Record(signed, self._store.entry_of(signed)))
         records += [Record(r.signed, r.entry) for r in self._scratch.records]
         if entry_type is None:
             return records
@@ -368,8 +366,7 @@ def valid_record(store: SqliteStore, scratch: Scratch, action_hash: bytes) -> Re
     found = store.get_action(action_hash)
     if found is None or found[1] != Status.VALID:
         return None
-    entry_hash = found[0].action.entry_hash_or_none
-    return Record(found[0], store.get_entry(entry_hash) if entry_hash else None)
+    return Record(found[0], store.entry_of(found[0]))
 
 
 def _lacks_public_entry(record: Record) -> bool:

@@ -75,14 +75,17 @@ def _validate_entry_action(op_types: Sequence[OpType], signed: SignedAction,
         except MalformedData as exc:
             return Invalid(f"entry is not a valid {entry_def.name}: {exc}")
     for op_type in op_types:
+        # a private entry never travels: peers judge its record without it, and only its
+        # author's node (which holds it) can check its content. A public entry's record is
+        # held with its entry, whether or not the zome looks at it: a record that only
+        # claims an entry hash must not pass for one whose bytes are held
+        with_entry = op_type in _OPS_WITH_ENTRY and (action.visibility == Visibility.PUBLIC
+                                                     or model is not None)
+        if with_entry and model is None:
+            return Unresolved((action.entry_hash,))
         if op_type not in zome.validated_ops:
             continue
-        # a private entry never travels: peers judge its record without it, and only its
-        # author's node (which holds it) can check its content
-        if op_type in _OPS_WITH_ENTRY and (action.visibility == Visibility.PUBLIC
-                                           or model is not None):
-            if model is None:
-                return Unresolved((action.entry_hash,))
+        if with_entry:
             op = Op(op_type, signed, entry=model, entry_def=entry_def)
         else:
             op = Op(op_type, signed, entry_def=entry_def)

@@ -9,7 +9,27 @@ B-trees shallow and cache-resident, and lookups still compare the full hash (a p
 
 from __future__ import annotations
 
-MIGRATIONS: tuple[str, ...] = (
+import sqlite3
+from collections.abc import Callable
+
+from nodeapp._core.actions import ActionKind, Visibility, decode_action
+
+
+def _unindex_private_entries(db: sqlite3.Connection) -> None:
+    """5: a private entry stays in its action's row but leaves the entry-hash index, so
+    nothing that looks an entry up by hash (reads, answers to peers, dedup) can reach it.
+    Only our own rows can hold one: a received record that carries a private entry is
+    refused (the private_entry rule)."""
+    rows = db.execute("SELECT id, action_bytes FROM action WHERE authored = 1 AND entry IS NOT "
+                      "NULL AND entry_hkey IS NOT NULL AND kind IN (?, ?)",
+                      (int(ActionKind.CREATE), int(ActionKind.UPDATE))).fetchall()
+    private = [(row_id,) for row_id, data in rows
+               if decode_action(data).visibility == Visibility.PRIVATE]  # type: ignore[attr-defined]
+    db.executemany("UPDATE action SET entry_hkey = NULL WHERE id = ?", private)
+
+
+# each a SQL script, or a function for what SQL alone cannot do (reading CBOR)
+MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     # 1: chain, entries, held DHT ops with validation status, registrations, links, own head.
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -100,6 +120,7 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE entry;
     CREATE INDEX action_entry_hkey ON action (entry_hkey) WHERE entry IS NOT NULL;
     """,
+    _unindex_private_entries,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

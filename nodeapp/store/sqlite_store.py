@@ -24,12 +24,14 @@ from typing import Any
 import numpy as np
 
 from nodeapp._core.actions import (
+    Action,
     ActionKind,
     CreateLink,
     Delete,
     DeleteLink,
     SignedAction,
     Update,
+    Visibility,
     signed_action_from_parts,
 )
 from nodeapp._core.ops import (
@@ -62,6 +64,10 @@ MMAP_BYTES = 1 << 30
 # are all bytes: about six per stored record. Registering bytes as its own adapter (``bytes(b)``
 # returns ``b`` itself) turns the miss into a hit, with the same value bound.
 sqlite3.register_adapter(bytes, bytes)
+
+def _is_private(action: Action) -> bool:
+    return getattr(action, "visibility", Visibility.PUBLIC) == Visibility.PRIVATE
+
 
 # kinds whose storing also writes a registration row / a link index row
 _REGISTERING, _LINKING = (Update, Delete), (CreateLink, DeleteLink)
@@ -118,8 +124,12 @@ class SqliteStore:
                 # another process may have migrated since we looked: read again under the lock
                 if self._db.execute("PRAGMA user_version").fetchone()[0] > index:
                     continue
-                for statement in split_sql(MIGRATIONS[index]):
-                    self._db.execute(statement)
+                migration = MIGRATIONS[index]
+                if callable(migration):
+                    migration(self._db)
+                else:
+                    for statement in split_sql(migration):
+                        self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version={index + 1}")
 
     def close(self) -> None:
@@ -353,13 +363,16 @@ class SqliteStore:
         if next_id is None:
             next_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM action").fetchone()[0]
         actions, registrations, linked = [], [], []
-        # the same entry written twice (two authors, or an update back) is stored once, in the
-        # row of the first writer: one lookup for the batch (a NOT EXISTS per inserted row
-        # measured ~5 us slower per entry)
+        # the same public entry written twice (two authors, or an update back) is stored once,
+        # in the row of the first writer: one lookup for the batch (a NOT EXISTS per inserted
+        # row measured ~5 us slower per entry). A private entry stays in its own action's row
+        # and out of the entry-hash index, so nothing that looks entries up by hash (reads,
+        # answers to peers, this dedup) can ever reach it; see entry_of.
         first_writer: dict[bytes, StagedRecord] = {}
         for record in records:
             entry_hash = record.signed.action.entry_hash_or_none
-            if record.entry is not None and entry_hash is not None:
+            if record.entry is not None and entry_hash is not None and not _is_private(
+                    record.signed.action):
                 first_writer.setdefault(entry_hash, record)
         if held_entries is None:
             held_entries = (self._lookup_many(list(first_writer), entries=True)
@@ -376,6 +389,8 @@ class SqliteStore:
                 entry_hash not in held_entries
             ):
                 entry_key, entry = key_of(entry_hash)[0], record.entry
+            elif record.entry is not None and entry_hash is not None and _is_private(action):
+                entry_key, entry = None, record.entry  # kept, but not findable by its hash
             else:
                 entry_key = entry_hash = entry = None
             # enums bound as plain ints: sqlite3 would look for an adapter for each
@@ -452,8 +467,23 @@ class SqliteStore:
         for action_bytes, signature, status, stored_hash, ops in rows:
             yield self._decode(action_bytes, signature, stored_hash), Status(status), ops
 
+    def entry_of(self, signed: SignedAction, *, shared: bool = False) -> bytes | None:
+        """The entry an action wrote, as held here: a public one from whichever row holds
+        its bytes, a private one only from the action's own row (its author's node). With
+        ``shared`` (anything sent to peers) a private entry is never given."""
+        entry_hash = signed.action.entry_hash_or_none
+        if entry_hash is None:
+            return None
+        if not _is_private(signed.action):
+            return self.get_entry(entry_hash)
+        if shared:
+            return None
+        row = self._db.execute("SELECT entry FROM action WHERE hkey = ? AND hash = ?",
+                               (hkey(signed.hash), signed.hash)).fetchone()
+        return row[0] if row else None
+
     def get_entry(self, entry_hash: bytes) -> bytes | None:
-        """Entry bytes by hash, or None."""
+        """Public entry bytes by hash, or None (private entries are not found by hash)."""
         row = self._db.execute(
             "SELECT entry FROM action WHERE entry_hkey = ? AND entry_hash = ? "
             "AND entry IS NOT NULL", (hkey(entry_hash), entry_hash)

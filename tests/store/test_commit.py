@@ -488,6 +488,30 @@ def test_a_file_of_schema_2_keeps_its_chain_and_entries_when_migrated(tmp_path: 
     assert not names & {"chain_head", "action_own_seq", "entry"}
 
 
+def test_a_file_of_schema_4_takes_its_private_entries_out_of_the_hash_index(
+        tmp_path: Path) -> None:
+    """Up to version 4 a private entry could be found by its hash, and so be sent to a peer
+    that asked for a record claiming that hash; version 5 keeps it for its own action only."""
+    conductor = build_conductor(tmp_path)
+    private = conductor.call("example", "save_private_note", {"text": "supplier price"})
+    public = conductor.call("example", "create_note", {"title": "public"})
+    entry_of = {h: conductor.store.get_action(h.raw)[0].action.entry_hash_or_none  # type: ignore[index]
+                for h in (private, public)}
+    db = conductor.store._db
+    db.execute("UPDATE action SET entry_hkey = ? WHERE hash = ?",  # as version 4 wrote it
+               (hkey(entry_of[private]), private.raw))
+    db.execute("PRAGMA user_version = 4")
+    assert conductor.store.get_entry(entry_of[private]) is not None
+    conductor.store.close()
+
+    upgraded = Conductor(SqliteStore(tmp_path / "node.db"), conductor.dna, conductor.key,
+                         clock_us=FakeClock(START_US + 10**9))
+    assert upgraded.store.get_entry(entry_of[private]) is None
+    assert upgraded.store.get_entry(entry_of[public]) is not None
+    assert upgraded.call("example", "my_private_notes") == ["supplier price"]
+    upgraded.store.close()
+
+
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     SqliteStore(tmp_path / "node.db").close()
     db = sqlite3.connect(tmp_path / "node.db")

@@ -252,6 +252,34 @@ def test_an_action_may_arrive_without_its_public_entry_but_waits_for_it(node: Co
     assert node.ingest(items).stored == len(chain_b) - 3
 
 
+def test_a_record_that_claims_a_private_entry_hash_never_gets_its_bytes(
+        node: Conductor, key_b: AgentKey) -> None:
+    """B signs a public Create that claims the hash of A's private entry (B sees the hash in
+    A's activity) without the bytes. Held for its entry, it waits for them; held as activity,
+    it is stored but neither A's reads nor anything A sends to peers carry A's private bytes."""
+    secret = node.call("example", "save_private_note", {"text": "supplier price 4711"})
+    private = node.store.get_action(secret.raw)[0]  # type: ignore[index]
+    claimed = private.action.entry_hash_or_none
+    genesis = build_chain(key_b, 0, node.dna.hash)
+    forged = create_after(key_b, genesis.head, b"", entry_hash=claimed)  # a public Note
+    items = genesis.items() + [item(forged)]
+
+    report = node.ingest(items)  # as an authority for all its ops: StoreEntry needs the bytes
+    assert report.unresolved == [(forged.hash, (claimed,))]
+    assert not held(node, forged)
+    report = node.ingest(items, lambda s: (OpType.REGISTER_AGENT_ACTIVITY,))
+    assert report.rejected == [] and report.unresolved == [] and held(node, forged)
+
+    assert node.store.get_entry(claimed) is None  # private entries are not found by hash
+    assert node.store.first_action_for_entry(claimed) is None
+    assert node.store.entry_of(forged) is None
+    assert node.store.entry_of(private, shared=True) is None  # never sent, even its own
+    assert node.call("example", "get_note", {"note": str(ActionHash(forged.hash))}) is None
+    # A still reads its own private note
+    assert node.call("example", "my_private_notes") == ["supplier price 4711"]
+    assert node.store.entry_of(private) == private_note_bytes("supplier price 4711")
+
+
 def test_a_chain_with_a_private_entry_can_be_ingested(node: Conductor, chain_b: Chain,
                                                       key_b: AgentKey) -> None:
     private = create_after(key_b, chain_b.head, private_note_bytes(),

@@ -317,11 +317,14 @@ def test_save_private_note_and_my_private_notes(alice: Conductor) -> None:
     alice.call_json("example", "create_note", {"title": "public"})
     alice.call_json("example", "save_private_note", {"text": "two"})
     assert alice.call_json("example", "my_private_notes") == ["one", "two"]
-    create = action_of(alice, first).action
+    signed = action_of(alice, first)
+    create = signed.action
     assert isinstance(create, Create)
     assert create.visibility == Visibility.PRIVATE
     assert create.entry_type_index == ZOME.entry_type_index("PrivateNote")
-    entry = alice.store.get_entry(create.entry_hash)
+    # held for its own action, and never found by its hash (what peers could ask for)
+    assert alice.store.get_entry(create.entry_hash) is None
+    entry = alice.store.entry_of(signed)
     assert entry is not None
     assert decode_entry(entry, ZOME.entry_defs[1]) == PrivateNote(text="one")
 
@@ -361,7 +364,8 @@ def test_a_private_note_never_leaves_through_ingest(alice: Conductor, bob: Condu
     # a peer that offers bob's private entry is refused by the private_entry rule
     private = bob.call_json("example", "save_private_note", {"text": "bob's secret"})
     signed = action_of(bob, private)
-    entry = bob.store.get_entry(signed.action.entry_hash)
+    entry = bob.store.entry_of(signed)
+    assert entry is not None
     items = export_chain(bob)
     leaked = [(a, s, entry if a == signed.action_bytes else e) for a, s, e in items]
     report = alice.ingest(leaked)
