@@ -71,6 +71,7 @@ from nodeapp.net._errors import (
     UnsupportedProtocol,
 )
 from nodeapp.net._frames import FRAME_BYTES_LIMIT, check_limit, encode_frame, read_frame
+from nodeapp.net._ports import refuse_taken_ports
 from nodeapp.net.interface import Connection, Handler, MessageHandler, Transport
 
 log = logging.getLogger("nodeapp.net")
@@ -529,6 +530,7 @@ async def open_host(seed: bytes, listen: Sequence[str]) -> AsyncIterator[Host]:
         raise BadAddress(f"cannot listen on {list(listen)!r}: {exc}") from None
     if not maddrs:
         raise ListenFailed("open_host needs at least one listen address")
+    refuse_taken_ports(maddrs)
     _apply_process_wide_fixes()
     lp_host = _build_libp2p_host(seed, maddrs)
     sole: BaseException | None = None

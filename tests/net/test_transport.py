@@ -411,6 +411,21 @@ async def test_listen_on_a_port_in_use_fails() -> None:
                     pass
 
 
+async def test_a_second_node_cannot_share_a_port_another_node_listens_on() -> None:
+    """libp2p listens with SO_REUSEPORT, which would let a second host bind the same port and
+    take half of the first one's incoming connections."""
+    with trio.fail_after(20):
+        async with open_host(agent(1).seed, LOCAL) as first:
+            port = first.listen_addrs[0].split("/")[4]
+            for host in ("127.0.0.1", "0.0.0.0"):
+                with pytest.raises(ListenFailed, match=f"port {port} is in use"):
+                    async with open_host(agent(2).seed, [f"/ip4/{host}/tcp/{port}"]):
+                        pass
+        # the port is free again once the first host closes
+        async with open_host(agent(2).seed, [f"/ip4/127.0.0.1/tcp/{port}"]) as second:
+            assert second.listen_addrs[0].startswith(f"/ip4/127.0.0.1/tcp/{port}/p2p/")
+
+
 async def test_closing_a_host_closes_its_connections_at_once() -> None:
     with trio.fail_after(30):
         async with AsyncExitStack() as stack:
