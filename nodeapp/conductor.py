@@ -176,7 +176,7 @@ class Conductor:
         for _attempt in range(CALL_ATTEMPTS_MAX):
             loaded = self._load_head()
             if loaded is None:
-                raise ZomeCallError("the chain has no genesis yet: run `nodeapp init` first")
+                raise ZomeCallError("the chain has no genesis yet: create or join a network first")
             head, head_action = loaded
             scratch = Scratch(head, head_action.action.timestamp_us)
             api = ZomeApi(zome=self.dna.zomes[zome_index], zome_index=zome_index,

@@ -167,30 +167,46 @@ class NodeHome:
             raise StoreCorrupted(f"{self.dna_path} is not a valid DNA manifest: {exc}") from exc
 
     def open_conductor(self, passphrase: str | None) -> Conductor:
-        """Unlock the key and run the node's DNA over its store."""
+        """Unlock the key and run the node's DNA over its store, once dna.cbor is checked
+        against the network the agent's chain was started in."""
         manifest = self.manifest()
-        if manifest is None:
-            raise HomeError("this node is in no network yet: run `nodeapp network create` or "
-                            "`nodeapp join`")
-        key = read_keystore(self.keystore_path, passphrase)
-        return Conductor(self.open_store(), load_dna(manifest), key)
+        store = self.open_store()
+        try:
+            manifest = _checked_manifest(self, manifest, store)
+            key = read_keystore(self.keystore_path, passphrase)
+        except BaseException:
+            store.close()
+            raise
+        return Conductor(store, load_dna(manifest), key)
+
+    def joined(self) -> bool:
+        """Whether this agent's chain has its genesis: the chain, written last and in one
+        transaction, says a home belongs to a network (dna.cbor is written before it)."""
+        with self.open_store() as store:
+            return _genesis_dna_hash(store, self.public_key()) is not None
 
     def create_network(self, name: str, passphrase: str | None,
                        properties: dict[str, Any] | None = None) -> DnaManifest:
         """Make this agent the steward of a new network and write its genesis."""
         self.require()
-        if self.dna_path.exists():
+        if self.joined():
             raise HomeError(f"{self.path} already belongs to a network; use a new home")
         _check_network_name(name)
         key = read_keystore(self.keystore_path, passphrase)
         manifest = build_manifest(name, secrets.token_hex(16), [AgentPubKey(key.public_key)],
                                   PRODUCTION_ZOMES, properties)
-        conductor = Conductor(self.open_store(), load_dna(manifest), key)
+        # dna.cbor first, the genesis last: a crash in between leaves a home this command
+        # can simply be run again in (a dna.cbor without genesis is overwritten)
+        self.write_manifest(manifest)
         try:
-            conductor.genesis()
-        finally:
-            conductor.store.close()
-        _write_atomic(self.dna_path, manifest.to_bytes())
+            conductor = Conductor(self.open_store(), load_dna(manifest), key)
+            try:
+                conductor.genesis()
+            finally:
+                conductor.store.close()
+        except BaseException:
+            self.dna_path.unlink(missing_ok=True)
+            raise
         return manifest
 
     # --- reports -----------------------------------------------------------------------
@@ -204,6 +220,9 @@ class NodeHome:
             found = store.get_action(head.hash) if head else None
             counts = store.counts()
             size = store.size_bytes()
+            started_in = _genesis_dna_hash(store, public_key)
+        if manifest is not None and started_in is not None:
+            _check_same_network(self, manifest, started_in)  # never report another's DNA
         return {
             "home": str(self.path),
             "agent": str(AgentPubKey(public_key)),
@@ -218,6 +237,41 @@ class NodeHome:
             "store_bytes": size,
             "bootstrap": self.bootstrap(),
         }
+
+
+def _genesis_dna_hash(store: SqliteStore, agent: bytes) -> bytes | None:
+    """The DNA hash in ``agent``'s Dna action (seq 0), or None before its genesis."""
+    for signed, _status in store.chain(agent, end_seq=0):
+        return getattr(signed.action, "dna_hash", None)
+    return None
+
+
+def _checked_manifest(home: NodeHome, manifest: DnaManifest | None, store: SqliteStore
+                      ) -> DnaManifest:
+    """dna.cbor, keystore.json and the chain must tell the same story; say which is off."""
+    started_in = _genesis_dna_hash(store, home.public_key())
+    if started_in is None and store.authored_by_others(home.public_key()):
+        raise HomeError(f"{home.keystore_path} is not the key of the agent whose chain is in "
+                        f"{home.db_path}: restore this home's keystore.json from a backup")
+    if manifest is None:
+        if started_in is not None:
+            raise StoreCorrupted(f"{home.dna_path} is missing, but this agent's chain belongs "
+                                 "to a network: restore dna.cbor from a backup")
+        raise HomeError("this node is in no network yet: run `nodeapp network create` or "
+                        "`nodeapp join`")
+    if started_in is None:
+        raise HomeError("creating or joining a network did not finish in this home: run "
+                        "`nodeapp network create` or `nodeapp join` again")
+    _check_same_network(home, manifest, started_in)
+    return manifest
+
+
+def _check_same_network(home: NodeHome, manifest: DnaManifest, started_in: bytes) -> None:
+    if started_in != manifest.hash.raw:
+        raise StoreCorrupted(
+            f"{home.dna_path} is not the network this agent's chain belongs to (it is "
+            f"{DnaHash(manifest.hash.raw)}, the chain was started in {DnaHash(started_in)}): "
+            "restore dna.cbor from a backup")
 
 
 def _remove_partial_init(home: Path, files: list[Path], created: bool) -> None:

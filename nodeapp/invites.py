@@ -108,7 +108,7 @@ def check_join(home: NodeHome | Path, code: str, now_us: int
     the code parses, the invite admits this agent at ``now_us``, the DNA's code is installed."""
     home = home if isinstance(home, NodeHome) else NodeHome(Path(home))
     home.require()
-    if home.dna_path.exists():
+    if home.joined():  # a dna.cbor without genesis is a join that did not finish: go on
         raise HomeError(f"{home.path} already belongs to a network; a home joins only one "
                         "(use a new home for another network)")
     invite = parse_invite_code(code)
@@ -119,10 +119,6 @@ def check_join(home: NodeHome | Path, code: str, now_us: int
         raise MembraneError("invite_format", f"the invite's DNA manifest is invalid: {exc}"
                             ) from exc
     agent = home.public_key()
-    with home.open_store() as store:
-        if store.chain_head(agent) is not None:
-            raise HomeError(f"this agent already has a chain in {home.path} but no dna.cbor; "
-                            "use a new home to join")
     check_invite(invite, joining=agent, at_us=now_us, dna_hash=manifest.hash.raw,
                  stewards=stewards)
     return invite, manifest, load_dna(manifest)
@@ -130,12 +126,14 @@ def check_join(home: NodeHome | Path, code: str, now_us: int
 
 def join_network(home: NodeHome | Path, passphrase: str | None, code: str,
                  now_us: int) -> DnaManifest:
-    """Join the network an invite code names: write dna.cbor, then genesis (dated ``now_us``)
-    with the invite as membrane proof, then the invite's bootstrap peers into config.json."""
+    """Join the network an invite code names: write dna.cbor and the invite's bootstrap peers
+    into config.json, then, last, the genesis (dated ``now_us``) with the invite as membrane
+    proof. A crash before the genesis leaves a home where joining can simply be run again."""
     home = home if isinstance(home, NodeHome) else NodeHome(Path(home))
     invite, manifest, dna = check_join(home, code, now_us)
     key = read_keystore(home.keystore_path, passphrase)
     home.write_manifest(manifest)
+    home.set_bootstrap(invite.bootstrap)
     try:
         # the genesis is dated now_us, the time the invite was just checked at
         conductor = Conductor(home.open_store(), dna, key, clock_us=lambda: now_us)
@@ -146,5 +144,4 @@ def join_network(home: NodeHome | Path, passphrase: str | None, code: str,
     except BaseException:
         home.dna_path.unlink(missing_ok=True)
         raise
-    home.set_bootstrap(invite.bootstrap)
     return manifest

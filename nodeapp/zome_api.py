@@ -180,7 +180,7 @@ class ZomeApi:
                 ) -> ActionHash:
         seq, prev, head_ts = self._scratch.head()
         if prev is None:
-            raise ZomeCallError("the chain has no genesis yet: run `nodeapp init` first")
+            raise ZomeCallError("the chain has no genesis yet: create or join a network first")
         # a clock that stepped back must not make our own action invalid
         signed = sign_action(build(seq + 1, prev, max(self.now_us, head_ts)), self._sign)
         self._scratch.add(StagedRecord(signed, entry))

@@ -202,6 +202,14 @@ class SqliteStore:
 
     # --- writes ------------------------------------------------------------------------
 
+    def authored_by_others(self, agent: bytes) -> bool:
+        """Whether this store holds chain actions written here by an agent other than
+        ``agent`` (a home whose keystore was swapped for another agent's)."""
+        return self._db.execute(
+            "SELECT 1 FROM action JOIN agent ON agent.id = action.author_id "
+            "WHERE action.authored = 1 AND agent.pubkey != ? LIMIT 1", (agent,)
+        ).fetchone() is not None
+
     def chain_head(self, author: bytes) -> ChainHead | None:
         """Head of ``author``'s chain as this node committed it (own chain only)."""
         author_id = self._known_agent_id(author)

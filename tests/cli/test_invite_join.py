@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -309,3 +310,64 @@ def test_a_failed_genesis_leaves_the_home_as_it_was(code: str, tmp_path: Path,
 def test_parse_expires_accepts() -> None:
     assert [parse_expires(t) for t in ("1s", "30m", "12h", "7d", " 2d ")] == [
         1, 1800, 43200, 604800, 172800]
+
+
+# --- a home whose files disagree, or a join cut short -----------------------------------------
+
+
+def copy_home(source: Path, target: Path) -> Path:
+    target.mkdir(mode=0o700)
+    for item in source.iterdir():
+        if item.is_file():
+            shutil.copy(item, target / item.name)  # modes too: keystore.json stays 0600
+    return target
+
+
+def test_a_dna_cbor_of_another_network_is_refused(steward: Path, joined: tuple[Path, dict],
+                                                   tmp_path: Path) -> None:
+    other = fresh_home(tmp_path / "other")
+    ok("network", "create", "--home", str(other), "--name", "another-network")
+    home = copy_home(steward, tmp_path / "copy")  # the fixtures are shared: work on a copy
+    (home / "dna.cbor").write_bytes((other / "dna.cbor").read_bytes())
+    # (`chain` still lists the chain: it reads only the chain, whose Dna action is the truth)
+    for command in (["status"], ["call", "example", "create_note", '{"title": "x"}'],
+                    ["run", "--listen", "/ip4/127.0.0.1/tcp/0"]):
+        assert_clean_error(run(*command, "--home", str(home)),
+                           "is not the network this agent's chain belongs to")
+    assert json.loads(ok("chain", "--home", str(steward), "--json"))["actions"]  # untouched
+
+
+def test_a_network_create_cut_short_before_its_genesis_can_be_run_again(tmp_path: Path
+                                                                         ) -> None:
+    home = fresh_home(tmp_path / "site-a")
+    other = fresh_home(tmp_path / "other")
+    ok("network", "create", "--home", str(other), "--name", "x")
+    # killed after writing dna.cbor, before the genesis (the genesis is written last)
+    (home / "dna.cbor").write_bytes((other / "dna.cbor").read_bytes())
+    assert_clean_error(run("call", "--home", str(home), "example", "create_note",
+                           '{"title": "x"}'), "did not finish in this home")
+    created = ok_json("network", "create", "--home", str(home), "--name", "sensors-2026")
+    status = ok_json("status", "--home", str(home))
+    assert status["dna_hash"] == created["dna_hash"] and status["chain_length"] == 3
+
+
+def test_a_join_cut_short_before_its_genesis_can_be_run_again(steward: Path, tmp_path: Path
+                                                              ) -> None:
+    created = ok_json("invite", "create", "--home", str(steward), "--bootstrap", PEER)
+    home = fresh_home(tmp_path / "site-c")
+    # killed after dna.cbor and the bootstrap peers were written, before the genesis
+    invite = parse_invite_code(created["invite"])
+    (home / "dna.cbor").write_bytes(invite.dna_manifest)
+    assert_clean_error(run("run", "--home", str(home), "--listen", "/ip4/127.0.0.1/tcp/0"),
+                       "did not finish in this home")
+    ok_json("join", "--home", str(home), created["invite"])
+    status = ok_json("status", "--home", str(home))
+    assert status["chain_length"] == 3 and status["bootstrap"] == [PEER]
+
+
+def test_a_keystore_of_another_agent_is_named(steward: Path, tmp_path: Path) -> None:
+    home = copy_home(steward, tmp_path / "copy")
+    stranger = fresh_home(tmp_path / "stranger")
+    (home / "keystore.json").write_bytes((stranger / "keystore.json").read_bytes())
+    assert_clean_error(run("call", "--home", str(home), "example", "create_note",
+                           '{"title": "x"}'), "is not the key of the agent whose chain")
