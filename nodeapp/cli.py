@@ -26,6 +26,9 @@ from nodeapp.home import NodeHome
 from nodeapp.keystore import KdfCost, keystore_permissions_ok, resolve_passphrase
 from nodeapp.store import store_failure
 
+CHAIN_ACTIONS_MAX = 2**32  # seq is an unsigned 32-bit integer
+ABORTED = 130  # the exit status of a command stopped by Ctrl-C
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="A node of a peer-production network: signed chains, peer validation.")
 network_app = typer.Typer(no_args_is_help=True, help="Create and inspect production networks.")
@@ -204,7 +207,8 @@ def status(home: HomeOpt, as_json: JsonOpt = False) -> None:
 @app.command()
 def chain(
     home: HomeOpt,
-    limit: Annotated[int | None, typer.Option(min=1, help="Show at most this many.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, max=CHAIN_ACTIONS_MAX,
+                                              help="Show at most this many.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """This agent's own chain, one action a line: seq, kind, hash, time."""
@@ -392,13 +396,20 @@ def main() -> None:
     except sqlite3.DatabaseError as exc:  # the store failed after it opened (opening is checked)
         typer.echo(f"error: {store_failure(exc)}", err=True)
         sys.exit(1)
+    except OSError as exc:  # a home path too long, a directory where a file should be
+        where = f"{exc.filename}: " if exc.filename else ""
+        typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
+        sys.exit(1)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
-        sys.exit(130)
+        sys.exit(ABORTED)
     except _CLICK_ERRORS as exc:  # typos, missing options: click's usage errors
         exc.show()
         sys.exit(exc.exit_code)
-    # a command that raised typer.Exit(n) returns n here in standalone_mode=False
+    # a command that raised typer.Exit(n) returns n here in standalone_mode=False, and so
+    # does Ctrl-C inside a command, as 130, without a word
+    if code == ABORTED:
+        typer.echo("aborted", err=True)
     if isinstance(code, int) and code:
         sys.exit(code)
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -289,3 +291,31 @@ def test_a_missing_store_is_an_error_not_a_new_empty_chain(member: Path, tmp_pat
     for command in ("status", "chain", "audit"):
         assert_clean_error(run(command, "--home", str(home)), 1, "node.db is missing or empty")
     assert not (home / "node.db").exists() or (home / "node.db").stat().st_size == 0
+
+
+@pytest.mark.parametrize("after_s", [0.3, 3.0])
+def test_ctrl_c_is_aborted_not_a_traceback(tmp_path: Path, after_s: float) -> None:
+    """Loading the CLI's modules takes over a second here: Ctrl-C at 0.3 s lands there, at
+    3 s in a command waiting for its passphrase. Both end with "aborted" and 130."""
+    env = {k: v for k, v in os.environ.items() if k != "NODEAPP_PASSPHRASE"}
+    proc = subprocess.Popen(  # the passphrase file is our open pipe: reading it waits
+        [sys.executable, "-c", "from nodeapp.entry import main; main()", "init", "--home",
+         str(tmp_path / "site"), "--passphrase-file", "/dev/stdin"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(after_s)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in out + err
+    assert err.strip().splitlines()[-1] == "aborted"
+
+
+def test_oversized_limits_and_unusable_paths_are_one_line_errors(tmp_path: Path) -> None:
+    home = tmp_path / "site"
+    ok("init", "--home", str(home), "--kdf", "interactive")
+    assert_clean_error(run("chain", "--home", str(home), "--limit", "99999999999999999999"),
+                       2, "--limit")
+    assert_clean_error(run("status", "--home", str(tmp_path / ("x" * 300))), 1,
+                       "File name too long")
+    (home / "dna.cbor").mkdir()  # a directory where the DNA manifest should be
+    assert_clean_error(run("status", "--home", str(home)), 1, "dna.cbor")
