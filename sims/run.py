@@ -145,6 +145,11 @@ def _schedule(cluster: Cluster, config: SimConfig, probe: _LagProbe) -> None:
 
         net.at(fault_us // 4, split)
         net.at(fault_us * 3 // 4, heal)
+
+    def links_heal() -> None:  # the settle phase runs on healthy links
+        net.faults = LinkFaults()
+
+    net.at(fault_us, links_heal)
     for _ in range(config.crashes):
         node = honest[1 + rng.randrange(len(honest) - 1)] if len(honest) > 1 else honest[0]
         down_at = rng.randint(fault_us // 5, fault_us // 2)

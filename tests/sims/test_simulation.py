@@ -31,6 +31,13 @@ def test_lossy_duplicating_reordering_links(tmp_path: Path) -> None:
                         loss=0.1, duplicate=0.05, delay_min_ms=1, delay_max_ms=400), tmp_path)
 
 
+def test_links_heal_when_the_faults_end(tmp_path: Path) -> None:
+    """Nine messages in ten lost during the fault phase: the settle phase runs on healthy
+    links (as a network that comes back does), and anti-entropy repairs everything."""
+    assert_ok(SimConfig(nodes=5, seed=3, commits=10, fault_ms=5_000, settle_ms=30_000,
+                        loss=0.9), tmp_path)
+
+
 def test_partition_heals(tmp_path: Path) -> None:
     assert_ok(SimConfig(nodes=16, seed=5, commits=30, fault_ms=12_000, settle_ms=30_000,
                         partition=True), tmp_path)
