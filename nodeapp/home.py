@@ -118,7 +118,8 @@ class NodeHome:
             value = json.loads(self.config_path.read_text())
         except (OSError, ValueError) as exc:
             raise HomeError(f"{self.config_path} is unreadable: {exc}") from exc
-        if not isinstance(value, dict) or value.get("version") != CONFIG_VERSION:
+        version = value.get("version") if isinstance(value, dict) else None
+        if type(version) is not int or version != CONFIG_VERSION:  # true == 1 is no version
             raise HomeError(f"{self.config_path} is not a config this version understands")
         return value
 

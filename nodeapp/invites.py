@@ -61,7 +61,8 @@ def check_bootstrap(addrs: Sequence[str]) -> tuple[str, ...]:
     each ending in /p2p/<peer id>."""
     if len(addrs) > BOOTSTRAP_ADDRS_MAX:
         raise UsageError(f"at most {BOOTSTRAP_ADDRS_MAX} bootstrap addresses fit in an invite")
-    return tuple(check_peer_address(addr, "bootstrap address") for addr in addrs)
+    # the same address twice would only be dialled twice
+    return tuple(dict.fromkeys(check_peer_address(addr, "bootstrap address") for addr in addrs))
 
 
 def _stewards(manifest: DnaManifest) -> tuple[bytes, ...]:

@@ -17,6 +17,7 @@ from nodeapp.errors import BadAddress
 # what both a HELLO frame and an invite carry per address
 PEER_ADDR_CHARS_MAX = min(ADDR_CHARS_MAX, BOOTSTRAP_ADDR_CHARS_MAX)
 _HOSTS = frozenset({"ip4", "ip6", "dns", "dns4", "dns6"})
+_UNSPECIFIED = frozenset({"0.0.0.0", "::"})
 
 
 def check_peer_address(addr: str, what: str) -> str:
@@ -26,12 +27,17 @@ def check_peer_address(addr: str, what: str) -> str:
         raise BadAddress(f"{what} {addr[:40]!r} must be a multiaddr starting with '/' of at most "
                          f"{PEER_ADDR_CHARS_MAX} characters")
     try:
-        protocols = [p.name for p in Multiaddr(addr).protocols()]
+        maddr = Multiaddr(addr)
+        protocols = [p.name for p in maddr.protocols()]
     except (MultiaddrError, ValueError, TypeError, KeyError) as exc:
         raise BadAddress(f"{what} {addr!r} is not a multiaddr: {exc}") from None
     if len(protocols) < 2 or protocols[0] not in _HOSTS or protocols[1] != "tcp":
         raise BadAddress(f"{what} {addr!r} must be /ip4, /ip6 or /dns, then /tcp/<port>: this "
                          "node dials TCP only")
+    if maddr.value_for_protocol(protocols[0]) in _UNSPECIFIED or (
+            maddr.value_for_protocol("tcp") == "0"):
+        raise BadAddress(f"{what} {addr!r} names no one to dial (0.0.0.0, :: or port 0 are for "
+                         "listening): give this machine's address and its node's port")
     if protocols[-1] != "p2p":
         raise BadAddress(f"{what} {addr!r} must end with /p2p/<peer id>, so the node that dials "
                          "it can check whom it reached")

@@ -319,3 +319,14 @@ def test_oversized_limits_and_unusable_paths_are_one_line_errors(tmp_path: Path)
                        "File name too long")
     (home / "dna.cbor").mkdir()  # a directory where the DNA manifest should be
     assert_clean_error(run("status", "--home", str(home)), 1, "dna.cbor")
+
+
+@pytest.mark.parametrize("config", ['{"version": true}', '{"version": 99}', "[1]", "{",
+                                    '{"durability": "normal"}'])
+def test_a_config_this_version_cannot_read_is_one_line(tmp_path: Path, config: str) -> None:
+    home = tmp_path / "site"
+    ok("init", "--home", str(home), "--kdf", "interactive")
+    (home / "config.json").write_text(config)
+    proc = run("status", "--home", str(home))
+    assert_clean_error(proc, 1, "config.json")
+    assert len(proc.stderr.strip().splitlines()) == 1

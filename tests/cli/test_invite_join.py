@@ -264,10 +264,17 @@ def test_parse_expires_refuses(text: str) -> None:
     (["/p2p/" + PEER.rsplit("/", 1)[1]], "TCP only"),
     (["/ip4/127.0.0.1/udp/4001/p2p/" + PEER.rsplit("/", 1)[1]], "TCP only"),
     (["/ip4/127.0.0.1/tcp/99999/p2p/" + PEER.rsplit("/", 1)[1]], "not a multiaddr"),
+    (["/ip4/0.0.0.0/tcp/4001/p2p/" + PEER.rsplit("/", 1)[1]], "names no one to dial"),
+    (["/ip6/::/tcp/4001/p2p/" + PEER.rsplit("/", 1)[1]], "names no one to dial"),
+    (["/ip4/192.168.1.20/tcp/0/p2p/" + PEER.rsplit("/", 1)[1]], "names no one to dial"),
 ])
 def test_check_bootstrap_refuses(addrs: list[str], text: str) -> None:
     with pytest.raises(UsageError, match=text):
         check_bootstrap(addrs)
+
+
+def test_check_bootstrap_keeps_each_address_once() -> None:
+    assert check_bootstrap([PEER, PEER]) == (PEER,)
 
 
 @pytest.mark.parametrize("addr, text", [
