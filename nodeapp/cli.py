@@ -391,14 +391,14 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except NodeError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        _error_line(str(exc))
         sys.exit(1)
     except sqlite3.DatabaseError as exc:  # the store failed after it opened (opening is checked)
-        typer.echo(f"error: {store_failure(exc)}", err=True)
+        _error_line(str(store_failure(exc)))
         sys.exit(1)
     except OSError as exc:  # a home path too long, a directory where a file should be
         where = f"{exc.filename}: " if exc.filename else ""
-        typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
+        _error_line(f"{where}{exc.strerror or exc}")
         sys.exit(1)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
@@ -412,6 +412,11 @@ def main() -> None:
         typer.echo("aborted", err=True)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _error_line(message: str) -> None:
+    # one line, even when a path or a peer's text holds a line break
+    typer.echo("error: " + message.replace("\r", "\\r").replace("\n", "\\n"), err=True)
 
 
 def _click_error_classes() -> tuple[type[Exception], ...]:

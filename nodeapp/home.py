@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,7 @@ class NodeHome:
         """Refuse to go on in a directory that is not a node home."""
         if not self.keystore_path.exists():
             raise HomeError(f"{self.path} is not a node home: "
-                            f"run `nodeapp init --home {self.path}`")
+                            f"run `nodeapp init --home {shlex.quote(str(self.path))}`")
 
     def config(self) -> dict[str, Any]:
         """The node's settings."""

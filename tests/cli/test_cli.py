@@ -330,3 +330,10 @@ def test_a_config_this_version_cannot_read_is_one_line(tmp_path: Path, config: s
     proc = run("status", "--home", str(home))
     assert_clean_error(proc, 1, "config.json")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_home_path_with_a_line_break_or_a_space_still_gives_one_line(tmp_path: Path) -> None:
+    proc = run("status", "--home", str(tmp_path / "sp ace\nnext"))
+    assert_clean_error(proc, 1, "is not a node home")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "--home '" in proc.stderr  # the suggested command can be pasted as it is
