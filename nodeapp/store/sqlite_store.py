@@ -21,11 +21,8 @@ from collections.abc import Container, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from nodeapp._core.actions import (
     Action,
-    ActionKind,
     CreateLink,
     Delete,
     DeleteLink,
@@ -50,6 +47,7 @@ from nodeapp.errors import (
     UsageError,
 )
 from nodeapp.store.records import HKEY_STRUCT, ChainHead, StagedRecord, Status, StoredLink, hkey
+from nodeapp.store.reports import StoreReports
 from nodeapp.store.schema import MIGRATIONS, SCHEMA_VERSION, split_sql
 
 DURABILITY_LEVELS = {"normal": "NORMAL", "full": "FULL"}
@@ -74,7 +72,7 @@ _REGISTERING, _LINKING = (Update, Delete), (CreateLink, DeleteLink)
 _BEGIN = {mode: f"BEGIN {mode}" for mode in ("IMMEDIATE", "DEFERRED", "EXCLUSIVE")}
 
 
-class SqliteStore:
+class SqliteStore(StoreReports):
     """The store of one node. Not thread-safe: one instance per thread (the file is shared)."""
 
     def __init__(self, path: Path, *, durability: str = "normal") -> None:
@@ -557,50 +555,3 @@ class SqliteStore:
             (basis, int(op_type), int(Status.VALID)),
         ).fetchall()
         return [r[0] for r in rows]
-
-    # --- bulk / stats -------------------------------------------------------------------
-
-    def audit_columns(self) -> dict[str, np.ndarray]:
-        """Every held action's header as columns sorted by (author, seq), for the audit kernel.
-
-        ``author_id`` is remapped to dense 0..A-1; ``authors`` gives the public key of each;
-        ``closes`` marks the CloseChain actions.
-        """
-        rows = self._db.execute(
-            "SELECT author_id, seq, coalesce(prev, zeroblob(32)), hash, timestamp_us, kind = ? "
-            "FROM action ORDER BY author_id, seq", (int(ActionKind.CLOSE_CHAIN),)
-        ).fetchall()
-        n = len(rows)
-        raw_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
-        unique_ids, dense = np.unique(raw_ids, return_inverse=True)
-        pubkeys = dict(self._db.execute("SELECT id, pubkey FROM agent").fetchall())
-        return {
-            "author_id": dense.astype(np.int64),
-            "seq": np.fromiter((r[1] for r in rows), dtype=np.int64, count=n),
-            "prev_hash": np.frombuffer(b"".join(r[2] for r in rows), dtype=np.uint8).reshape(n, 32),
-            "own_hash": np.frombuffer(b"".join(r[3] for r in rows), dtype=np.uint8).reshape(n, 32),
-            "timestamp": np.fromiter((r[4] for r in rows), dtype=np.int64, count=n),
-            "closes": np.fromiter((r[5] for r in rows), dtype=np.bool_, count=n),
-            "authors": np.array([pubkeys[int(i)] for i in unique_ids], dtype=object),
-        }
-
-    def counts(self) -> dict[str, int]:
-        """Row counts for status reports."""
-        out = {}
-        for table in ("action", "link", "agent"):
-            out[table] = self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        out["entry"] = self._db.execute(
-            "SELECT count(*) FROM action WHERE entry IS NOT NULL").fetchone()[0]
-        bits = " + ".join(f"((ops >> {t}) & 1)" for t in OpType)
-        out["dht_op"] = self._db.execute(f"SELECT coalesce(sum({bits}), 0) FROM action"
-                                         ).fetchone()[0]
-        return out
-
-    def size_bytes(self) -> int:
-        """Bytes on disk: the database file plus its WAL."""
-        total = 0
-        for suffix in ("", "-wal"):
-            p = Path(str(self.path) + suffix)
-            if p.exists():
-                total += p.stat().st_size
-        return total
