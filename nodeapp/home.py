@@ -15,15 +15,16 @@ import json
 import os
 import secrets
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dna import PRODUCTION_ZOMES, build_manifest, load_dna
+from dna import PRODUCTION_ZOMES, LoadedDna, build_manifest, load_dna
 from nodeapp._core.actions import ActionKind
 from nodeapp._core.dna import DnaManifest, manifest_from_bytes
 from nodeapp._core.hashing import ActionHash, AgentPubKey, DnaHash
-from nodeapp.conductor import Conductor
+from nodeapp.conductor import Conductor, wall_clock_us
 from nodeapp.errors import HomeError, MalformedData, StoreCorrupted, UsageError
 from nodeapp.identity import peer_id_of
 from nodeapp.keystore import (
@@ -197,19 +198,24 @@ class NodeHome:
         key = read_keystore(self.keystore_path, passphrase)
         manifest = build_manifest(name, secrets.token_hex(16), [AgentPubKey(key.public_key)],
                                   PRODUCTION_ZOMES, properties)
-        # dna.cbor first, the genesis last: a crash in between leaves a home this command
-        # can simply be run again in (a dna.cbor without genesis is overwritten)
-        self.write_manifest(manifest)
+        self.start_chain(load_dna(manifest), key)
+        return manifest
+
+    def start_chain(self, dna: LoadedDna, key: AgentKey, *, membrane_proof: bytes | None = None,
+                    clock_us: Callable[[], int] = wall_clock_us) -> None:
+        """Write dna.cbor, then the agent's genesis in that network. The genesis goes last (one
+        transaction): a crash in between leaves a home where creating or joining can simply
+        be run again, since a dna.cbor without a genesis is overwritten (see :meth:`joined`)."""
+        self.write_manifest(dna.manifest)
         try:
-            conductor = Conductor(self.open_store(), load_dna(manifest), key)
+            conductor = Conductor(self.open_store(), dna, key, clock_us=clock_us)
             try:
-                conductor.genesis()
+                conductor.genesis(membrane_proof)
             finally:
                 conductor.store.close()
         except BaseException:
             self.dna_path.unlink(missing_ok=True)
             raise
-        return manifest
 
     # --- reports -----------------------------------------------------------------------
 
@@ -251,8 +257,9 @@ def _genesis_dna_hash(store: SqliteStore, agent: bytes) -> bytes | None:
 def _checked_manifest(home: NodeHome, manifest: DnaManifest | None, store: SqliteStore
                       ) -> DnaManifest:
     """dna.cbor, keystore.json and the chain must tell the same story; say which is off."""
-    started_in = _genesis_dna_hash(store, home.public_key())
-    if started_in is None and store.authored_by_others(home.public_key()):
+    agent = home.public_key()
+    started_in = _genesis_dna_hash(store, agent)
+    if started_in is None and store.authored_by_others(agent):
         raise HomeError(f"{home.keystore_path} is not the key of the agent whose chain is in "
                         f"{home.db_path}: restore this home's keystore.json from a backup")
     if manifest is None:

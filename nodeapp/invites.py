@@ -28,7 +28,7 @@ from nodeapp._core.membrane import (
     may_invite,
     parse_invite_code,
 )
-from nodeapp.conductor import Conductor, make_signer
+from nodeapp.conductor import make_signer
 from nodeapp.errors import HomeError, InvalidHash, MalformedData, UsageError
 from nodeapp.home import NodeHome
 from nodeapp.keystore import read_keystore
@@ -133,16 +133,7 @@ def join_network(home: NodeHome | Path, passphrase: str | None, code: str,
     home = home if isinstance(home, NodeHome) else NodeHome(Path(home))
     invite, manifest, dna = check_join(home, code, now_us)
     key = read_keystore(home.keystore_path, passphrase)
-    home.write_manifest(manifest)
     home.set_bootstrap(invite.bootstrap)
-    try:
-        # the genesis is dated now_us, the time the invite was just checked at
-        conductor = Conductor(home.open_store(), dna, key, clock_us=lambda: now_us)
-        try:
-            conductor.genesis(invite_to_bytes(invite))
-        finally:
-            conductor.store.close()
-    except BaseException:
-        home.dna_path.unlink(missing_ok=True)
-        raise
+    # the genesis is dated now_us, the time the invite was just checked at
+    home.start_chain(dna, key, membrane_proof=invite_to_bytes(invite), clock_us=lambda: now_us)
     return manifest
