@@ -401,13 +401,12 @@ def main() -> None:
         _error_line(f"{where}{exc.strerror or exc}")
         sys.exit(1)
     except (typer.Abort, KeyboardInterrupt):
-        typer.echo("aborted", err=True)
-        sys.exit(ABORTED)
+        code = ABORTED
     except _CLICK_ERRORS as exc:  # typos, missing options: click's usage errors
         exc.show()
         sys.exit(exc.exit_code)
     # a command that raised typer.Exit(n) returns n here in standalone_mode=False, and so
-    # does Ctrl-C inside a command, as 130, without a word
+    # does Ctrl-C inside a command, as 130, without a word (outside one, it raises)
     if code == ABORTED:
         typer.echo("aborted", err=True)
     if isinstance(code, int) and code:

@@ -128,3 +128,21 @@ def commit_unchecked(node: RunningNode, zome: str, entry_type: str, entry: BaseM
     conductor._head = None  # the conductor's cached head is stale now
     assert node.publish_new_records() == 1
     return signed.hash, data
+
+
+def fill_store(home: NodeHome, notes: int, passphrase: str | None = None) -> None:
+    """Commit ``notes`` ~450-byte notes to the home's chain (enough rows for the store's
+    tables to span many pages)."""
+    conductor = home.open_conductor(passphrase)
+    try:
+        for n in range(notes):
+            conductor.call("example", "create_note", {"title": f"n{n}", "body": "x" * 400})
+    finally:
+        conductor.store.close()
+
+
+def damage_store(home: NodeHome) -> None:
+    """Overwrite pages in the middle of node.db, as a bad disk or a stray write would."""
+    with open(home.db_path, "r+b") as db:
+        db.seek(8 * 4096)
+        db.write(b"\xa5" * (24 * 4096))

@@ -236,6 +236,12 @@ class Update(Action):
     entry_hash_or_none = _field_at(8)  # type: ignore[assignment]
 
 
+def writes_private_entry(action: Action) -> bool:
+    """Whether ``action`` is a Create or Update of a private entry (which never leaves its
+    author's node)."""
+    return isinstance(action, Create | Update) and action.visibility == Visibility.PRIVATE
+
+
 class Delete(Action):
     """Marks a Create or Update as deleted."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from nodeapp._core.actions import ActionKind, Visibility, decode_action
+from nodeapp._core.actions import ActionKind, decode_action, writes_private_entry
 
 
 def _unindex_private_entries(db: sqlite3.Connection) -> None:
@@ -23,8 +23,7 @@ def _unindex_private_entries(db: sqlite3.Connection) -> None:
     rows = db.execute("SELECT id, action_bytes FROM action WHERE authored = 1 AND entry IS NOT "
                       "NULL AND entry_hkey IS NOT NULL AND kind IN (?, ?)",
                       (int(ActionKind.CREATE), int(ActionKind.UPDATE))).fetchall()
-    private = [(row_id,) for row_id, data in rows
-               if decode_action(data).visibility == Visibility.PRIVATE]  # type: ignore[attr-defined]
+    private = [(row_id,) for row_id, data in rows if writes_private_entry(decode_action(data))]
     db.executemany("UPDATE action SET entry_hkey = NULL WHERE id = ?", private)
 
 

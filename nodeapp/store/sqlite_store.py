@@ -22,14 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from nodeapp._core.actions import (
-    Action,
     CreateLink,
     Delete,
     DeleteLink,
     SignedAction,
     Update,
-    Visibility,
     signed_action_from_parts,
+    writes_private_entry,
 )
 from nodeapp._core.ops import (
     REGISTRATION_OPS,
@@ -62,10 +61,6 @@ MMAP_BYTES = 1 << 30
 # are all bytes: about six per stored record. Registering bytes as its own adapter (``bytes(b)``
 # returns ``b`` itself) turns the miss into a hit, with the same value bound.
 sqlite3.register_adapter(bytes, bytes)
-
-def _is_private(action: Action) -> bool:
-    return getattr(action, "visibility", Visibility.PUBLIC) == Visibility.PRIVATE
-
 
 # kinds whose storing also writes a registration row / a link index row
 _REGISTERING, _LINKING = (Update, Delete), (CreateLink, DeleteLink)
@@ -377,8 +372,8 @@ class SqliteStore(StoreReports):
         first_writer: dict[bytes, StagedRecord] = {}
         for record in records:
             entry_hash = record.signed.action.entry_hash_or_none
-            if record.entry is not None and entry_hash is not None and not _is_private(
-                    record.signed.action):
+            if record.entry is not None and entry_hash is not None and (
+                    not writes_private_entry(record.signed.action)):
                 first_writer.setdefault(entry_hash, record)
         if held_entries is None:
             held_entries = (self._lookup_many(list(first_writer), entries=True)
@@ -395,7 +390,7 @@ class SqliteStore(StoreReports):
                 entry_hash not in held_entries
             ):
                 entry_key, entry = key_of(entry_hash)[0], record.entry
-            elif record.entry is not None and entry_hash is not None and _is_private(action):
+            elif record.entry is not None and writes_private_entry(action):
                 entry_key, entry = None, record.entry  # kept, but not findable by its hash
             else:
                 entry_key = entry_hash = entry = None
@@ -480,7 +475,7 @@ class SqliteStore(StoreReports):
         entry_hash = signed.action.entry_hash_or_none
         if entry_hash is None:
             return None
-        if not _is_private(signed.action):
+        if not writes_private_entry(signed.action):
             return self.get_entry(entry_hash)
         if shared:
             return None

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nodes import damage_store, fill_store
 
 from nodeapp.home import NodeHome
 from nodeapp.local_api import request_running_node
@@ -200,17 +201,12 @@ def test_run_stops_cleanly_when_its_store_is_damaged(tmp_path: Path, nodes: list
     home_dir = tmp_path / "site-a"
     ok("init", "--home", str(home_dir), "--kdf", "interactive")
     ok("network", "create", "--home", str(home_dir), "--name", "sensors-2026")
-    conductor = NodeHome(home_dir).open_conductor(PASS)
-    for n in range(300):  # enough rows that the damage below lands inside the tables
-        conductor.call("example", "create_note", {"title": f"n{n}", "body": "x" * 400})
-    conductor.store.close()
+    fill_store(NodeHome(home_dir), 300, PASS)  # the damage below lands inside the tables
     node = Node(home_dir, free_port())
     nodes.append(node)
     wait_for("the node answers on its socket", node.status)
 
-    with open(NodeHome(home_dir).db_path, "r+b") as db:  # a bad disk, a stray write
-        db.seek(8 * 4096)
-        db.write(b"\xa5" * (24 * 4096))
+    damage_store(NodeHome(home_dir))
     status = run("status", "--home", str(home_dir), passphrase=None)
     assert status.returncode == 1
     assert status.stderr.startswith("error: the node store is damaged")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import trio
 from leaks import resources
-from nodes import in_thread, new_home, wait_until
+from nodes import damage_store, fill_store, in_thread, new_home, wait_until
 
 from nodeapp._core.canonical import encode_flat
 from nodeapp._core.hashing import blake2b_256
@@ -205,22 +205,6 @@ async def test_local_api_works_in_a_home_with_a_long_path(tmp_path: Path) -> Non
 
 
 # --- a failing store --------------------------------------------------------------------------
-
-
-def damage_store(home: NodeHome) -> None:
-    """Overwrite pages in the middle of node.db, as a bad disk or a stray write would."""
-    with open(home.db_path, "r+b") as db:
-        db.seek(8 * 4096)
-        db.write(b"\xa5" * (24 * 4096))
-
-
-def fill_store(home: NodeHome, notes: int) -> None:
-    conductor = home.open_conductor(None)
-    try:
-        for n in range(notes):
-            conductor.call("example", "create_note", {"title": f"n{n}", "body": "x" * 400})
-    finally:
-        conductor.store.close()
 
 
 async def test_a_locked_store_fails_the_step_and_the_node_runs_on(tmp_path: Path) -> None:
