@@ -140,7 +140,7 @@ class Conductor:
             lambda prev: AgentValidationPkg(self.agent, 1, prev, now, membrane_proof),
             lambda prev: InitZomesComplete(self.agent, 2, prev, now),
         )
-        prev = None
+        prev: bytes | None = None
         for build in builders:
             signed = sign_action(build(prev), self._sign)
             scratch.add(StagedRecord(signed, None))
@@ -249,7 +249,8 @@ class Conductor:
 
     # --- received data -----------------------------------------------------------------
 
-    def ingest(self, items: Sequence[tuple[bytes, bytes, bytes | None]],
+    # items are typed as received: each is checked below, one bad item spoils no other
+    def ingest(self, items: Sequence[object],
                held_ops: Callable[[SignedAction], tuple[OpType, ...]] | None = None,
                *, all_or_nothing: bool = False) -> IngestReport:
         """Validate received (action bytes, signature, entry bytes or None) triples, as a frame
@@ -266,7 +267,7 @@ class Conductor:
         decoded: list[tuple[SignedAction, bytes | None]] = []
         for item in items:
             try:
-                if type(item) not in (tuple, list) or len(item) != 3:
+                if not isinstance(item, tuple | list) or len(item) != 3:
                     raise MalformedData("a record is [action_bytes, signature, entry or null]")
                 action_bytes, signature, entry = item
                 if entry is not None and type(entry) is not bytes:
@@ -334,7 +335,7 @@ class Conductor:
                     report.held[signed.hash] = (signed, mask)
             elif isinstance(result, Invalid):
                 report.rejected.append((signed.hash, f"app: {result.reason}"))
-            else:
+            elif isinstance(result, Unresolved):
                 report.unresolved.append((signed.hash, result.deps))
         if all_or_nothing and (report.rejected or report.unresolved):
             return report

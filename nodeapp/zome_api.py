@@ -246,14 +246,15 @@ class ZomeApi:
         return self._append(lambda seq, prev, ts: DeleteLink(
             self.agent.raw, seq, prev, ts, old.base, create_link.raw))
 
-    def close_chain(self, new_target: DnaHash | AgentPubKey | None = None) -> ActionHash:
+    # targets are typed Hash: a hash of another kind gets the clear refusal below
+    def close_chain(self, new_target: Hash | None = None) -> ActionHash:
         """Close this agent's chain in this DNA: nothing can be written after it. ``new_target``
         names where the agent goes on (a new DNA version, or a new key), if anywhere."""
         target = None if new_target is None else _migration_target(new_target, "moves on to")
         return self._append(lambda seq, prev, ts: CloseChain(self.agent.raw, seq, prev, ts,
                                                              target))
 
-    def open_chain(self, prev_target: DnaHash | AgentPubKey, close_hash: ActionHash
+    def open_chain(self, prev_target: Hash, close_hash: ActionHash
                    ) -> ActionHash:
         """Say, as the first write after genesis, that this chain goes on from a closed one:
         the DNA or agent it came from and the hash of that chain's CloseChain."""

@@ -16,6 +16,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from nodeapp._core.actions import (
     Create,
@@ -124,9 +125,15 @@ def _run(zome: IntegrityZome, op: Op, ctx: ValidateContext) -> ValidateResult:
 
 
 def _call(zome: IntegrityZome, op: Op, ctx: ValidateContext) -> ValidateResult:
+    # called untyped: the compiled build would otherwise turn a wrong answer into a TypeError
+    validate: Any = zome.validate
     try:
-        return zome.validate(op, ctx)
+        result: object = validate(op, ctx)
     except MissingDependency:
         raise
     except Exception as exc:  # noqa: BLE001 - zome code is untrusted for its failure mode
         return Invalid(f"{zome.name}.validate raised {type(exc).__name__}: {exc}")
+    if not isinstance(result, Valid | Invalid | Unresolved):  # a zome bug: judged as a raise
+        return Invalid(f"{zome.name}.validate returned {type(result).__name__}, not Valid, "
+                       "Invalid or Unresolved")
+    return result

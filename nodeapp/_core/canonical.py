@@ -10,6 +10,7 @@ Rules:
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 import cbor2
@@ -22,13 +23,15 @@ def _refuse_tag(decoder: object, tag: object) -> object:
     raise MalformedData("CBOR tags are not allowed")
 
 
-def _refuse_semantic_tag(decoder: object) -> object:
+def _refuse_semantic_tag(decoder: object, immutable: bool = False) -> object:
+    # cbor2 6 passes (decoder, immutable); 5.x passed the decoder alone
     raise MalformedData("CBOR tags are not allowed")
 
 
 # cbor2 decodes the tags it knows (dates, bignums, sets, shared references...) before tag_hook
 # is asked; every tag number it could know is overridden here to refuse instead.
-_NO_SEMANTIC_TAGS = {tag: _refuse_semantic_tag for tag in [*range(1100), 55799]}
+_NO_SEMANTIC_TAGS: dict[int, Callable[[Any, bool], Any]] = {
+    tag: _refuse_semantic_tag for tag in [*range(1100), 55799]}
 
 
 def _refuse_float(encoder: object, value: object) -> None:
@@ -79,7 +82,7 @@ def _as_malformed(exc: Exception) -> MalformedData:
     return MalformedData(f"invalid CBOR: {exc}")
 
 
-def decode(data: bytes, *, size_max: int) -> Any:
+def decode(data: object, *, size_max: int) -> Any:
     """Decode one CBOR item from untrusted bytes; refuses floats anywhere in it."""
     value = decode_shallow(data, size_max=size_max)
     if contains_float(value):
@@ -87,7 +90,7 @@ def decode(data: bytes, *, size_max: int) -> Any:
     return value
 
 
-def decode_shallow(data: bytes, *, size_max: int) -> Any:
+def decode_shallow(data: object, *, size_max: int) -> Any:
     """Like :func:`decode` without the float scan, for callers that type-check every field
     themselves (actions, frames): the scan costs as much as the decode."""
     if type(data) is not bytes:
@@ -114,7 +117,7 @@ def decode_shallow(data: bytes, *, size_max: int) -> Any:
     return value
 
 
-def decode_hashed(data: bytes, *, size_max: int) -> Any:
+def decode_hashed(data: object, *, size_max: int) -> Any:
     """Decode bytes that are covered by a hash and a signature (action and entry bytes).
 
     Same refusals as :func:`decode_shallow` except trailing bytes, which are not looked for:

@@ -68,7 +68,7 @@ class Hash:
     __slots__ = ("raw",)
     KIND: ClassVar[HashKind]
 
-    def __init__(self, raw: bytes) -> None:
+    def __init__(self, raw: object) -> None:
         if type(raw) is not bytes or len(raw) != HASH_BYTES:
             raise InvalidHash(f"{self.KIND.name.lower()} hash must be {HASH_BYTES} bytes")
         self.raw = raw
@@ -151,7 +151,7 @@ HASH_CLASSES: dict[HashKind, type[Hash]] = {
 }
 
 
-def parse_hash(text: str) -> Hash:
+def parse_hash(text: object) -> Hash:
     """Parse any printable hash; raises InvalidHash naming what is wrong."""
     if not isinstance(text, str):
         raise InvalidHash(f"a printable hash is a string, not {type(text).__name__}")

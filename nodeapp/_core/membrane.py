@@ -29,7 +29,7 @@ import binascii
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
@@ -135,7 +135,9 @@ def make_invite(*, dna_manifest: bytes, inviter: bytes, invite_id: bytes, expire
     DNA hash is taken over them); ``sign(bytes) -> 64-byte signature`` is the inviter's signer;
     ``invite_id`` is 16 random bytes chosen by the caller."""
     dna_hash = blake2b_256(dna_manifest) if type(dna_manifest) is bytes else b""
-    addrs = tuple(bootstrap) if isinstance(bootstrap, list | tuple) else bootstrap
+    # anything but a list or tuple is refused by _check_shape, so Invite gets a tuple
+    addrs = cast(tuple[str, ...],
+                 tuple(bootstrap) if isinstance(bootstrap, list | tuple) else bootstrap)
     _check_shape(dna_manifest, dna_hash, inviter, invite_id, expires_us, uses_max, addrs,
                  bytes(SIGNATURE_BYTES))
     unsigned = Invite(dna_manifest, dna_hash, inviter, invite_id, expires_us, uses_max, addrs,

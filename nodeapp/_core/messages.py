@@ -308,8 +308,10 @@ def _decode_fields(kind: Kind, f: list[Any]) -> Message:
             raise MalformedData("a refusal reason is a short string")
         return Refused(f[0])
     if kind in (Kind.PUBLISH, Kind.RECORDS, Kind.GOT):
-        cls = {Kind.PUBLISH: Publish, Kind.RECORDS: Records, Kind.GOT: Got}[kind]
-        return cls(_records(f[0]))
+        records = _records(f[0])
+        if kind == Kind.PUBLISH:
+            return Publish(records)
+        return Records(records) if kind == Kind.RECORDS else Got(records)
     if kind == Kind.RECEIPTS:
         items = []
         for item in _list(f[1], IDS_PER_FRAME_MAX):

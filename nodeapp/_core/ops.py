@@ -106,7 +106,7 @@ REGISTRATION_OPS = frozenset({
 
 
 def _compute_op_types(action: Action) -> tuple[OpType, ...]:
-    types = _BASE
+    types: tuple[OpType, ...] = _BASE
     if isinstance(action, Create | Update) and action.visibility == Visibility.PUBLIC:
         types = (*types, OpType.STORE_ENTRY)
     extra = _EXTRA_BY_CLASS.get(type(action))

@@ -21,6 +21,8 @@ from collections.abc import Container, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from nodeapp._core.actions import (
     CreateLink,
     Delete,
@@ -67,6 +69,30 @@ _REGISTERING, _LINKING = (Update, Delete), (CreateLink, DeleteLink)
 _BEGIN = {mode: f"BEGIN {mode}" for mode in ("IMMEDIATE", "DEFERRED", "EXCLUSIVE")}
 
 
+class _Transaction:
+    """``with``: one SQLite transaction, committed on success and rolled back on any error."""
+
+    def __init__(self, db: sqlite3.Connection, agent_ids: dict[bytes, int], mode: str) -> None:
+        self.db, self.agent_ids, self.begin = db, agent_ids, _BEGIN[mode]
+
+    def __enter__(self) -> None:
+        self.db.execute(self.begin)
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self.db.execute("COMMIT")
+        else:
+            # SQLite has already rolled back after some errors (a full disk, an I/O error):
+            # a second ROLLBACK would raise and hide the error that matters
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            # ids handed out inside the rolled-back transaction may be reused by SQLite
+            self.agent_ids.clear()
+
+
+# compiled (nodeapp/build.py), a class admits subclasses written in Python only when told: tests
+# subclass the store to make races happen on cue
+@mypyc_attr(allow_interpreted_subclasses=True)
 class SqliteStore(StoreReports):
     """The store of one node. Not thread-safe: one instance per thread (the file is shared)."""
 
@@ -115,15 +141,17 @@ class SqliteStore(StoreReports):
         for index in range(version, SCHEMA_VERSION):
             with self._transaction():
                 # another process may have migrated since we looked: read again under the lock
-                if self._db.execute("PRAGMA user_version").fetchone()[0] > index:
-                    continue
-                migration = MIGRATIONS[index]
-                if callable(migration):
-                    migration(self._db)
-                else:
-                    for statement in split_sql(migration):
-                        self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version={index + 1}")
+                if self._db.execute("PRAGMA user_version").fetchone()[0] <= index:
+                    self._apply(index)
+
+    def _apply(self, index: int) -> None:
+        migration = MIGRATIONS[index]
+        if callable(migration):
+            migration(self._db)
+        else:
+            for statement in split_sql(migration):
+                self._db.execute(statement)
+        self._db.execute(f"PRAGMA user_version={index + 1}")
 
     def close(self) -> None:
         """Close the connection (checkpoints the WAL when it is the last one)."""
@@ -135,26 +163,8 @@ class SqliteStore(StoreReports):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    class _Tx:
-        def __init__(self, store: SqliteStore, mode: str) -> None:
-            self.store, self.begin = store, _BEGIN[mode]
-
-        def __enter__(self) -> None:
-            self.store._db.execute(self.begin)
-
-        def __exit__(self, exc_type: object, *rest: object) -> None:
-            if exc_type is None:
-                self.store._db.execute("COMMIT")
-            else:
-                # SQLite has already rolled back after some errors (a full disk, an I/O error):
-                # a second ROLLBACK would raise and hide the error that matters
-                if self.store._db.in_transaction:
-                    self.store._db.execute("ROLLBACK")
-                # ids handed out inside the rolled-back transaction may be reused by SQLite
-                self.store._agent_ids.clear()
-
-    def _transaction(self, mode: str = "IMMEDIATE") -> SqliteStore._Tx:
-        return SqliteStore._Tx(self, mode)
+    def _transaction(self, mode: str = "IMMEDIATE") -> _Transaction:
+        return _Transaction(self._db, self._agent_ids, mode)
 
     # --- meta --------------------------------------------------------------------------
 
@@ -334,7 +344,7 @@ class SqliteStore(StoreReports):
         by_author: dict[bytes, list[SignedAction]] = {}
         for signed in actions:
             by_author.setdefault(signed.action.author, []).append(signed)
-        forks = []
+        forks: list[tuple[bytes, bytes]] = []
         for author, mine in by_author.items():  # one range query per author, not per action
             seqs = [s.action.seq for s in mine]
             # SQLite finds the seqs held more than once; only those rows come back to Python
@@ -363,7 +373,9 @@ class SqliteStore(StoreReports):
         flag = 1 if authored else 0
         if next_id is None:
             next_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM action").fetchone()[0]
-        actions, registrations, linked = [], [], []
+        actions: list[tuple[Any, ...]] = []
+        registrations: list[tuple[bytes, int, int]] = []
+        linked: list[tuple[SignedAction, int]] = []
         # the same public entry written twice (two authors, or an update back) is stored once,
         # in the row of the first writer: one lookup for the batch (a NOT EXISTS per inserted
         # row measured ~5 us slower per entry). A private entry stays in its own action's row

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import stat
 import threading
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +193,7 @@ def test_a_second_opener_between_version_check_and_migration_is_harmless(
     this one read ``user_version`` and before its migration transaction began."""
 
     class SlowOpener(SqliteStore):
-        def _transaction(self, mode: str = "IMMEDIATE") -> SqliteStore._Tx:
+        def _transaction(self, mode: str = "IMMEDIATE") -> AbstractContextManager[None]:
             if not getattr(self, "_let_other_in", False):
                 self._let_other_in = True
                 SqliteStore(self.path).close()  # the other process opens the file fully
@@ -240,8 +241,9 @@ def two_notes_then_crash(api: ZomeApi) -> None:
 
 
 @pytest.fixture
-def node(tmp_path: Path) -> Conductor:
-    """Agent A with some history, holding agent B's chain (so A can try to edit B's notes)."""
+def node_and_note(tmp_path: Path) -> tuple[Conductor, str]:
+    """Agent A with some history, holding agent B's chain (so A can try to edit B's notes),
+    and one of B's notes."""
     key = generate_agent_key()
     other = generate_agent_key()
     dna = with_coordinator(build_dna(stewards=[key]), TEST_COORDINATOR)
@@ -250,12 +252,22 @@ def node(tmp_path: Path) -> Conductor:
     chain_b = build_chain(other, 2, dna.hash)
     report = conductor.ingest(chain_b.items())
     assert report.stored == len(chain_b) and not report.rejected and not report.unresolved
-    conductor.other_note = str(ActionHash(chain_b[3].hash))  # type: ignore[attr-defined]
-    return conductor
+    return conductor, str(ActionHash(chain_b[3].hash))
 
 
-def failing_calls(node: Conductor) -> dict[str, tuple[str, str, Any, type[Exception] | tuple]]:
-    other_note: str = node.other_note  # type: ignore[attr-defined]
+@pytest.fixture
+def node(node_and_note: tuple[Conductor, str]) -> Conductor:
+    return node_and_note[0]
+
+
+@pytest.fixture
+def other_note(node_and_note: tuple[Conductor, str]) -> str:
+    """A note of another agent, held by ``node``."""
+    return node_and_note[1]
+
+
+def failing_calls(node: Conductor, other_note: str
+                  ) -> dict[str, tuple[str, str, Any, type[Exception] | tuple]]:
     return {
         "unknown zome": ("nozome", "create_note", {"title": "x"}, ZomeCallError),
         "unknown function": ("example", "no_such_fn", {"title": "x"}, ZomeCallError),
@@ -300,13 +312,13 @@ FAILURES = [
 ]
 
 
-def test_failure_list_matches_the_cases(node: Conductor) -> None:
-    assert sorted(FAILURES) == sorted(failing_calls(node))
+def test_failure_list_matches_the_cases(node: Conductor, other_note: str) -> None:
+    assert sorted(FAILURES) == sorted(failing_calls(node, other_note))
 
 
 @pytest.mark.parametrize("failure", FAILURES)
-def test_a_failed_call_writes_nothing(node: Conductor, failure: str) -> None:
-    zome, fn, payload, expected = failing_calls(node)[failure]
+def test_a_failed_call_writes_nothing(node: Conductor, other_note: str, failure: str) -> None:
+    zome, fn, payload, expected = failing_calls(node, other_note)[failure]
     store = node.store
     before = (dump(store.path), store.counts(), store.chain_head(node.agent))
     with pytest.raises(expected):
@@ -320,17 +332,17 @@ def test_a_failed_call_writes_nothing(node: Conductor, failure: str) -> None:
     assert found is not None and found[0].action.prev == head.hash
 
 
-def test_every_failure_in_a_row_leaves_the_dump_identical(node: Conductor) -> None:
+def test_every_failure_in_a_row_leaves_the_dump_identical(node: Conductor, other_note: str
+                                                          ) -> None:
     store = node.store
     before = dump(store.path)
-    for name, (zome, fn, payload, expected) in failing_calls(node).items():
+    for name, (zome, fn, payload, expected) in failing_calls(node, other_note).items():
         with pytest.raises(expected):
             node.call_json(zome, fn, payload)
         assert dump(store.path) == before, name
 
 
-def test_integrity_failures_name_the_rule(node: Conductor) -> None:
-    other_note: str = node.other_note  # type: ignore[attr-defined]
+def test_integrity_failures_name_the_rule(node: Conductor, other_note: str) -> None:
     with pytest.raises(AppValidationError) as caught:
         node.call_json("example", "update_note", {"original": other_note, "title": "x"})
     assert caught.value.rule == "app"

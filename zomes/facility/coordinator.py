@@ -145,7 +145,9 @@ def _linked(api: ZomeApi, facility: ActionHash, link_type: str, model: type[M]
     found = []
     for link in api.get_links(facility, link_type):
         target = link.target
-        record = api.get(target) if isinstance(target, ActionHash) else None
+        if not isinstance(target, ActionHash):
+            continue
+        record = api.get(target)
         entry = api.get_entry(target, model) if record is not None else None
         if record is not None and entry is not None:
             found.append((record.signed, entry))

@@ -30,7 +30,7 @@ from zomes.person.profiles import get_person_profile
 from zomes.person.roles import role_evidence
 from zomes.resource.coordinator import current
 from zomes.resource.models import ResourceSpecification, RuleType
-from zomes.rules import evaluate, parse_rule
+from zomes.rules import FactValue, evaluate, parse_rule
 
 COORDINATOR = Coordinator(ZOME)
 
@@ -264,7 +264,7 @@ def validate_agent_for_custodianship(api: ZomeApi, check: CustodyCheckInput) -> 
                 "ResourceSpecification")
     person = api.zome("person")
     roles = frozenset(role.value for role in Role if role_evidence(person, agent, role)[0])
-    facts = {"receiver.roles": roles, "commitment.accepted": True}
+    facts: dict[str, FactValue] = {"receiver.roles": roles, "commitment.accepted": True}
     for rule in spec.governance_rules:
         if rule.rule_type is RuleType.custody_transfer:
             verdict = evaluate(parse_rule(rule.rule_data), facts)

@@ -22,7 +22,7 @@ from zomes.resource.models import (
     RuleType,
     SpecificationPrivatePart,
 )
-from zomes.rules import Verdict, evaluate, parse_rule
+from zomes.rules import FactValue, Verdict, evaluate, parse_rule
 
 
 class PrivatePartInput(Input):
@@ -64,7 +64,7 @@ def may_read(api: ZomeApi, spec: ResourceSpecification, owner: AgentPubKey,
         return Verdict(reader == owner, "" if reader == owner else
                        "private_parts_readers: this specification's parts are its owner's only")
     person = api.zome("person")
-    facts = {"reader.is_owner": reader == owner,
+    facts: dict[str, FactValue] = {"reader.is_owner": reader == owner,
              "reader.roles": frozenset(r.value for r in Role
                                        if role_evidence(person, reader, r)[0])}
     for rule in rules:
