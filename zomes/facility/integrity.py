@@ -194,8 +194,6 @@ def _certification_problem(facility: Facility) -> Invalid | None:
 
 def _registered_before(ctx: ValidateContext, action: Create) -> bool:
     """Whether the author's chain already holds a facility registration."""
-    if action.prev is None:  # not after sys validation: only a Dna action starts a chain
-        return False
     earlier = ctx.must_get_agent_activity(action.author, action.prev)
     return any(isinstance(a.action, Create) and a.action.zome_index == action.zome_index
                and a.action.entry_type_index == action.entry_type_index for a in earlier)

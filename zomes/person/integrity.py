@@ -261,8 +261,7 @@ def _validate_role(ctx: ValidateContext, author: bytes, given: PersonRole) -> In
     if given.role is Role.SimpleAgent:
         return Invalid("person.role_not_assignable: every member holds SimpleAgent already")
     if given.request is not None:
-        found = must_get_entry_of(ctx, ActionHash.parse(given.request).raw, ZOME,
-                                  "RolePromotionRequest")
+        found = must_get_entry_of(ctx, _raw_action(given.request), ZOME, "RolePromotionRequest")
         if found is None:
             return Invalid("person.request_mismatch: the cited request is not a "
                            "RolePromotionRequest")
