@@ -22,6 +22,7 @@ from nodeapp._core.actions import (
 )
 from nodeapp._core.hashing import blake2b_256
 from nodeapp._core.integrity import encode_entry
+from nodeapp.build import COMPILED_MODULES, compiled_modules, stale_compiled_modules, stale_message
 from nodeapp.conductor import make_signer
 from nodeapp.keystore import AgentKey
 from nodeapp.store import StagedRecord
@@ -100,6 +101,18 @@ def build_chain(key: AgentKey, dna_hash: bytes, notes: int, **options: object
                 ) -> list[BuiltRecord]:
     """:func:`iter_chain` as a list."""
     return list(iter_chain(key, dna_hash, notes, **options))  # type: ignore[arg-type]
+
+
+def build_label() -> str:
+    """Whether the hot path runs compiled (nodeapp/build.py) or as source; refuses (exits)
+    when compiled modules are older than their source, whose figures would mislead."""
+    stale = stale_compiled_modules()
+    if stale:
+        raise SystemExit(f"error: {stale_message(stale)}")
+    compiled = compiled_modules()
+    if not compiled:
+        return "source (not compiled)"
+    return f"compiled with mypyc: {len(compiled)} of {len(COMPILED_MODULES)} hot-path modules"
 
 
 def interpreter_label() -> str:

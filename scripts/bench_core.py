@@ -31,7 +31,7 @@ from nodeapp.conductor import Conductor  # noqa: E402
 from nodeapp.kernels import audit_chains, audit_chains_reference, warm_up  # noqa: E402
 from nodeapp.keystore import generate_agent_key  # noqa: E402
 from nodeapp.store import SqliteStore  # noqa: E402
-from nodeapp.testing import interpreter_label, iter_chain  # noqa: E402
+from nodeapp.testing import build_label, interpreter_label, iter_chain  # noqa: E402
 
 BODY = "x" * 480  # with the title and CBOR framing the entry is ~500 bytes
 
@@ -218,6 +218,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     args = parser.parse_args()
+    build = build_label()
     size = {
         "calls": 600 if args.quick else 6000,
         "validate": 2000 if args.quick else 20_000,
@@ -252,6 +253,7 @@ def main() -> None:
         "commit_at_1m_ratio": round(at_size["big_p50"] / at_size["small_p50"], 3),
         "quick": args.quick,
         "python": interpreter_label(),
+        "build": build,
     }
     if args.json:
         print(json.dumps(result))

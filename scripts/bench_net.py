@@ -61,7 +61,7 @@ from nodeapp.keystore import read_keystore  # noqa: E402
 from nodeapp.local_api import request_running_node  # noqa: E402
 from nodeapp.protocol import ProtocolSettings  # noqa: E402
 from nodeapp.runtime import RunningNode, run_node  # noqa: E402
-from nodeapp.testing import interpreter_label, iter_chain  # noqa: E402
+from nodeapp.testing import build_label, interpreter_label, iter_chain  # noqa: E402
 from sims.bench import large_network, sync_bytes_per_diff_op
 
 LOCAL = ["/ip4/127.0.0.1/tcp/0"]
@@ -438,12 +438,14 @@ def simulated(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    build = build_label()
     started = time.perf_counter()
     results = real_network(args)
     results.update(simulated(args))
     results["wall_s"] = round(time.perf_counter() - started, 1)
     results["cpu_count"] = os.cpu_count()
     results["python"] = interpreter_label()
+    results["build"] = build
     if args.json:
         print(json.dumps(results, sort_keys=True))
     else:

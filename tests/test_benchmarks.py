@@ -33,6 +33,7 @@ def run_benchmark(script: str, timeout_s: float) -> dict[str, object]:
     result = json.loads(lines[0])
     assert isinstance(result, dict)
     assert result["python"].startswith(("CPython", "PyPy"))
+    assert result["build"].startswith(("source", "compiled"))
     return result
 
 
