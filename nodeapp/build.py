@@ -22,7 +22,6 @@ COMPILED_SOURCES = (
     "nodeapp/_core/app_validation.py",
     "nodeapp/_core/canonical.py",
     "nodeapp/_core/hashing.py",
-    "nodeapp/_core/integrity.py",
     "nodeapp/_core/ops.py",
     "nodeapp/_core/sys_validation.py",
 )
@@ -48,17 +47,31 @@ def compiled_modules(root: Path = _ROOT) -> list[str]:
 
 
 def stale_compiled_modules(root: Path = _ROOT) -> list[str]:
-    """Compiled modules whose ``.py`` source was changed after they were built."""
+    """Compiled modules whose ``.py`` source was changed after they were built, and those
+    left from a build whose list held modules this one no longer compiles."""
     stale = []
     for source, module in zip(COMPILED_SOURCES, COMPILED_MODULES, strict=True):
         extension = _extension_of(source, root)
         if extension is not None and (root / source).exists() and (
                 (root / source).stat().st_mtime > extension.stat().st_mtime):
             stale.append(module)
+    for path in sorted((root / "nodeapp").rglob("*")):
+        module = _module_of_extension(path, root)
+        if module is not None and module not in COMPILED_MODULES and module not in stale:
+            stale.append(module)
     return stale
+
+
+def _module_of_extension(path: Path, root: Path) -> str | None:
+    """The module a compiled extension file provides, or None if ``path`` is not one."""
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:  # the most specific comes first
+        if path.name.endswith(suffix):
+            return ".".join(path.relative_to(root).parts)[: -len(suffix)]
+    return None
 
 
 def stale_message(stale: list[str]) -> str:
     """One line telling what is stale and the two ways out."""
-    return (f"compiled {', '.join(stale)} older than the source; rebuild "
-            "(NODEAPP_COMPILE=1 pip install -e .) or delete the .so files to run the source")
+    return (f"compiled {', '.join(stale)} older than the source or no longer compiled; "
+            "delete the .so files to run the source, then rebuild if wanted "
+            "(NODEAPP_COMPILE=1 pip install -e .)")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -48,6 +49,7 @@ from nodeapp.network_view import NetworkView
 from nodeapp.store import ChainHead, SqliteStore, StagedRecord, Status
 
 M = TypeVar("M", bound=BaseModel)
+H = TypeVar("H", bound=Hash)
 
 
 @dataclass
@@ -106,7 +108,10 @@ class LocalContext:
     def zome_names(self) -> tuple[str, ...]:
         return self._zome_names
 
-    def must_get_action(self, action_hash: bytes) -> SignedAction:
+    # hashes are taken as given and checked (_hash_bytes): a zome's mistake must be judged the
+    # same way by every node, compiled build or not (docs/architecture.md)
+    def must_get_action(self, action_hash: object) -> SignedAction:
+        action_hash = _hash_bytes(action_hash, "must_get_action")
         staged = self._scratch.find(action_hash)
         if staged is not None:
             return staged.signed
@@ -115,7 +120,8 @@ class LocalContext:
             raise MissingDependency(action_hash)
         return found[0]
 
-    def must_get_entry(self, entry_hash: bytes) -> bytes:
+    def must_get_entry(self, entry_hash: object) -> bytes:
+        entry_hash = _hash_bytes(entry_hash, "must_get_entry")
         for record in self._scratch.records:
             if record.signed.action.entry_hash_or_none == entry_hash and record.entry is not None:
                 return record.entry
@@ -124,7 +130,8 @@ class LocalContext:
             raise MissingDependency(entry_hash)
         return found
 
-    def must_get_valid_record(self, action_hash: bytes) -> Record:
+    def must_get_valid_record(self, action_hash: object) -> Record:
+        action_hash = _hash_bytes(action_hash, "must_get_valid_record")
         record = valid_record(self._store, self._scratch, action_hash)
         if record is None:
             raise MissingDependency(action_hash)
@@ -134,7 +141,10 @@ class LocalContext:
             raise MissingDependency(record.signed.action.entry_hash_or_none)  # type: ignore[arg-type]
         return record
 
-    def must_get_agent_activity(self, author: bytes, until_hash: bytes) -> Sequence[SignedAction]:
+    def must_get_agent_activity(self, author: object, until_hash: object
+                                ) -> Sequence[SignedAction]:
+        author = _hash_bytes(author, "must_get_agent_activity")
+        until_hash = _hash_bytes(until_hash, "must_get_agent_activity")
         chain = [s for s, _ in self._store.chain(author)]
         chain += [r.signed for r in self._scratch.records if r.signed.action.author == author]
         for index, signed in enumerate(chain):
@@ -206,8 +216,11 @@ class ZomeApi:
             self.agent.raw, seq, prev, ts, self._zome_index, index, entry_def.visibility,
             entry_hash), data)
 
-    def update_entry(self, original: ActionHash, entry: BaseModel) -> ActionHash:
-        """Write a new version of the entry ``original`` created."""
+    # hash parameters are typed Hash and their kind checked here (_expect), so a zome that
+    # passes the wrong kind gets the same clear ZomeCallError from either build
+    def update_entry(self, original: Hash, entry: BaseModel) -> ActionHash:
+        """Write a new version of the entry ``original`` (an ActionHash) created."""
+        original = _expect(original, ActionHash, "update_entry")
         old = self._must_get(original).action
         if not isinstance(old, Create | Update):
             raise ZomeCallError("only a Create or Update can be updated")
@@ -218,28 +231,29 @@ class ZomeApi:
             self.agent.raw, seq, prev, ts, self._zome_index, index, entry_def.visibility,
             entry_hash, original.raw, old.entry_hash), data)
 
-    def delete_entry(self, target: ActionHash) -> ActionHash:
-        """Mark the Create or Update ``target`` as deleted."""
+    def delete_entry(self, target: Hash) -> ActionHash:
+        """Mark the Create or Update ``target`` (an ActionHash) as deleted."""
+        target = _expect(target, ActionHash, "delete_entry")
         old = self._must_get(target).action
         if not isinstance(old, Create | Update):
             raise ZomeCallError("only a Create or Update can be deleted")
         return self._append(lambda seq, prev, ts: Delete(
             self.agent.raw, seq, prev, ts, target.raw, old.entry_hash))
 
-    def create_link(self, base: Hash, target: Hash, link_type: str, tag: bytes = b""
+    def create_link(self, base: Hash, target: Hash, link_type: str, tag: object = b""
                     ) -> ActionHash:
-        """Link ``base`` to ``target`` with one of this zome's link types."""
-        try:
-            type_index = self._zome.link_type_index(link_type)
-        except KeyError:
-            raise ZomeCallError(f"{self._zome.name} has no link type {link_type!r}") from None
+        """Link ``base`` to ``target`` with one of this zome's link types; ``tag`` is bytes."""
+        type_index = self._link_type_index(link_type)
+        base, target = _expect(base, Hash, "create_link"), _expect(target, Hash, "create_link")
+        tag = _tag_bytes(tag, "create_link")
         check_tag_size(len(tag))
         return self._append(lambda seq, prev, ts: CreateLink(
             self.agent.raw, seq, prev, ts, base.tagged(), target.tagged(), self._zome_index,
             type_index, tag))
 
-    def delete_link(self, create_link: ActionHash) -> ActionHash:
-        """Remove the link ``create_link`` made."""
+    def delete_link(self, create_link: Hash) -> ActionHash:
+        """Remove the link the CreateLink ``create_link`` (an ActionHash) made."""
+        create_link = _expect(create_link, ActionHash, "delete_link")
         old = self._must_get(create_link).action
         if not isinstance(old, CreateLink):
             raise ZomeCallError("only a CreateLink can be removed with delete_link")
@@ -254,13 +268,19 @@ class ZomeApi:
         return self._append(lambda seq, prev, ts: CloseChain(self.agent.raw, seq, prev, ts,
                                                              target))
 
-    def open_chain(self, prev_target: Hash, close_hash: ActionHash
-                   ) -> ActionHash:
+    def open_chain(self, prev_target: Hash, close_hash: Hash) -> ActionHash:
         """Say, as the first write after genesis, that this chain goes on from a closed one:
         the DNA or agent it came from and the hash of that chain's CloseChain."""
         target = _migration_target(prev_target, "goes on from")
+        close_hash = _expect(close_hash, ActionHash, "open_chain")
         return self._append(lambda seq, prev, ts: OpenChain(self.agent.raw, seq, prev, ts,
                                                             target, close_hash.raw))
+
+    def _link_type_index(self, link_type: str) -> int:
+        try:
+            return self._zome.link_type_index(link_type)
+        except KeyError:
+            raise ZomeCallError(f"{self._zome.name} has no link type {link_type!r}") from None
 
     # --- reads -------------------------------------------------------------------------
 
@@ -270,9 +290,10 @@ class ZomeApi:
             raise ZomeCallError(f"{action_hash} is not held by this node")
         return record.signed
 
-    def get(self, target: ActionHash | EntryHash) -> Record | None:
-        """The record of an action, or of the first action that wrote an entry; on a running
-        node, from the network when this node does not hold it."""
+    def get(self, target: Hash) -> Record | None:
+        """The record of an action, or of the first action that wrote an entry (an ActionHash or
+        an EntryHash); on a running node, from the network when this node does not hold it."""
+        target = _expect(target, ActionHash | EntryHash, "get")
         found = self._get_local(target)
         if self._view is not None and (found is None or _lacks_public_entry(found)):
             self._view.want_record(target.raw)  # e.g. held as agent activity, without entry
@@ -289,8 +310,9 @@ class ZomeApi:
             return Record(first, self._store.get_entry(target.raw))
         return valid_record(self._store, self._scratch, target.raw)
 
-    def get_entry(self, target: ActionHash, model: type[M]) -> M | None:
-        """The entry an action wrote, decoded into ``model``; None if not held."""
+    def get_entry(self, target: Hash, model: type[M]) -> M | None:
+        """The entry an action (or the first action that wrote an entry) wrote, decoded into
+        ``model``; None if not held."""
         record = self.get(target)
         if record is None or record.entry is None:
             return None
@@ -304,16 +326,19 @@ class ZomeApi:
                     return decode_entry(record.entry, entry_def)  # type: ignore[return-value]
         raise ZomeCallError(f"{model.__name__} is not an entry type of this DNA")
 
-    def is_deleted(self, target: ActionHash) -> bool:
-        """Whether a valid Delete of ``target`` is held (or staged)."""
+    def is_deleted(self, target: Hash) -> bool:
+        """Whether a valid Delete of ``target`` (an ActionHash) is held (or staged)."""
+        target = _expect(target, ActionHash, "is_deleted")
         staged = any(isinstance(r.signed.action, Delete) and
                      r.signed.action.deletes_action == target.raw for r in self._scratch.records)
         return staged or bool(self._store.deletes_of(target.raw))
 
-    def get_links(self, base: Hash, link_type: str, tag_prefix: bytes = b"") -> list[Link]:
+    def get_links(self, base: Hash, link_type: str, tag_prefix: object = b"") -> list[Link]:
         """Live links of one of this zome's types from ``base``, oldest first; on a running
         node that is not an authority for ``base``, the authorities' links too."""
-        type_index = self._zome.link_type_index(link_type)
+        type_index = self._link_type_index(link_type)
+        base = _expect(base, Hash, "get_links")
+        tag_prefix = _tag_bytes(tag_prefix, "get_links")
         tagged = base.tagged()
         view = self._view
         if view is not None and not view.is_authority(base.location):
@@ -333,9 +358,10 @@ class ZomeApi:
                 removed.add(action.link_add_address)
         return [link for link in links if link.create_action.raw not in removed]
 
-    def get_agent_activity(self, agent: AgentPubKey) -> list[SignedAction]:
+    def get_agent_activity(self, agent: Hash) -> list[SignedAction]:
         """An agent's chain of actions (no entries), oldest first, as far as it is known; on
         a running node that is not one of the agent's activity authorities, theirs."""
+        agent = _expect(agent, AgentPubKey, "get_agent_activity")
         view = self._view
         if view is not None and agent != self.agent and not view.is_authority(agent.location):
             view.want_activity(agent.raw)
@@ -353,7 +379,10 @@ class ZomeApi:
         records += [Record(r.signed, r.entry) for r in self._scratch.records]
         if entry_type is None:
             return records
-        index = self._zome.entry_type_index(entry_type)
+        try:
+            index = self._zome.entry_type_index(entry_type)
+        except KeyError:
+            raise ZomeCallError(f"{self._zome.name} has no entry type {entry_type!r}") from None
         return [r for r in records if isinstance(r.signed.action, Create | Update)
                 and r.signed.action.zome_index == self._zome_index
                 and r.signed.action.entry_type_index == index]
@@ -382,3 +411,33 @@ def _migration_target(target: Hash, how: str) -> bytes:
         raise ZomeCallError(f"a chain {how} a DNA hash or an agent key, not "
                             f"{type(target).__name__}")
     return target.tagged()
+
+
+
+def _expect(value: object, kind: type[H] | UnionType, method: str) -> H:
+    """``value`` if it is a hash of ``kind``; else a ZomeCallError naming what was given."""
+    if not isinstance(value, kind):
+        kinds = cast(tuple[type, ...], getattr(kind, "__args__", (kind,)))  # a union's members
+        wanted = " or ".join(k.__name__ for k in kinds)
+        raise ZomeCallError(f"{method} takes {_a(wanted)}, not {type(value).__name__}")
+    return value  # type: ignore[return-value]  # isinstance narrowed it to kind
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[0] in "AEIOU" else f"a {noun}"
+
+
+def _tag_bytes(tag: object, method: str) -> bytes:
+    """A link tag is bytes: a str would be signed into the action and break every read of it."""
+    if type(tag) is not bytes:
+        raise ZomeCallError(f"{method} takes its tag as bytes, not {type(tag).__name__}")
+    return tag
+
+
+def _hash_bytes(value: object, method: str) -> bytes:
+    """A raw 32-byte hash as validation reads take them; anything else is the zome's mistake,
+    which its validate call is judged Invalid for (app_validation._call)."""
+    if type(value) is not bytes or len(value) != 32:
+        raise TypeError(f"{method} takes a hash as 32 bytes, not {type(value).__name__}"
+                        + (f" of {len(value)}" if type(value) is bytes else ""))
+    return value

@@ -66,4 +66,11 @@ def test_the_cli_refuses_a_stale_build_in_one_line(monkeypatch: pytest.MonkeyPat
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: compiled nodeapp.conductor older")
+    assert "delete the .so files" in err
     assert "NODEAPP_COMPILE=1 pip install -e ." in err
+
+
+def test_a_module_no_longer_listed_but_still_compiled_is_stale(tmp_path: Path) -> None:
+    fake_tree(tmp_path, built_at=2_000_000, edited_at=1_000_000)
+    (tmp_path / "nodeapp" / "_core" / ("integrity" + SUFFIX)).write_bytes(b"")
+    assert stale_compiled_modules(tmp_path) == ["nodeapp._core.integrity"]

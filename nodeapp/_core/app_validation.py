@@ -59,7 +59,10 @@ def app_validate(op_types: Sequence[OpType], signed: SignedAction, entry: bytes 
                 return result
         return VALID
     except MissingDependency as missing:
-        return Unresolved((missing.dep,))
+        dep = missing.dep  # a zome may raise it too, with anything
+        if type(dep) is bytes and len(dep) == 32:
+            return Unresolved((dep,))
+        return Invalid("a MissingDependency raised in validation names no 32-byte hash")
 
 
 def _validate_entry_action(op_types: Sequence[OpType], signed: SignedAction,
@@ -133,7 +136,24 @@ def _call(zome: IntegrityZome, op: Op, ctx: ValidateContext) -> ValidateResult:
         raise
     except Exception as exc:  # noqa: BLE001 - zome code is untrusted for its failure mode
         return Invalid(f"{zome.name}.validate raised {type(exc).__name__}: {exc}")
-    if not isinstance(result, Valid | Invalid | Unresolved):  # a zome bug: judged as a raise
-        return Invalid(f"{zome.name}.validate returned {type(result).__name__}, not Valid, "
-                       "Invalid or Unresolved")
-    return result
+    return _checked(f"{zome.name}.validate", result)
+
+
+def _checked(source: str, result: Any) -> ValidateResult:
+    """A zome's answer as a verdict every node reads alike. A malformed one (no verdict, a
+    reason that is not text, deps that are not 32-byte hashes) is the zome's bug, judged as if
+    it had raised: Invalid. Read untyped, so the compiled build sees what the source build
+    sees (docs/architecture.md)."""
+    kind = type(result)
+    if kind is Valid:
+        return VALID
+    if kind is Invalid:
+        if type(result.reason) is str:
+            return Invalid(result.reason)
+        return Invalid(f"{source} gave an Invalid whose reason is not text")
+    if kind is Unresolved:
+        deps = result.deps
+        if type(deps) is tuple and deps and all(type(d) is bytes and len(d) == 32 for d in deps):
+            return Unresolved(deps)
+        return Invalid(f"{source} gave an Unresolved whose deps are not 32-byte hashes")
+    return Invalid(f"{source} returned {kind.__name__}, not Valid, Invalid or Unresolved")

@@ -96,11 +96,11 @@ class Hash:
         return hash((self.KIND, self.raw))
 
     @classmethod
-    def parse(cls, text: str) -> Self:
+    def parse(cls, text: object) -> Self:
         """Parse the printable form; the prefix must name this class's kind."""
         found = parse_hash(text)
         if not isinstance(found, cls):
-            raise InvalidHash(f"expected a {PREFIXES[cls.KIND]} hash, got {text[:12]!r}...")
+            raise InvalidHash(f"expected a {PREFIXES[cls.KIND]} hash, got {str(text)[:12]!r}...")
         return found
 
 

@@ -55,8 +55,9 @@ class MissingDependency(Exception):
     :class:`Unresolved`. Zome code should let it propagate."""
 
     def __init__(self, dep: bytes) -> None:
-        super().__init__(dep.hex())
-        self.dep = dep
+        super().__init__(dep.hex() if isinstance(dep, bytes | bytearray) else repr(dep))
+        # typed object: zome code may raise it with anything, and the dispatcher checks it
+        self.dep: object = dep
 
 
 @dataclass(frozen=True)

@@ -96,8 +96,9 @@ class _Transaction:
 class SqliteStore(StoreReports):
     """The store of one node. Not thread-safe: one instance per thread (the file is shared)."""
 
-    def __init__(self, path: Path, *, durability: str = "normal") -> None:
-        if durability not in DURABILITY_LEVELS:
+    def __init__(self, path: Path, *, durability: object = "normal") -> None:
+        # config.json gives durability: anything may be there
+        if type(durability) is not str or durability not in DURABILITY_LEVELS:
             raise UsageError(f"durability must be one of {', '.join(DURABILITY_LEVELS)}")
         self.path = Path(path)
         self.durability = durability

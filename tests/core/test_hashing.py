@@ -100,6 +100,15 @@ def test_parse_refuses_unknown_prefix(text: str) -> None:
         parse_hash(text)
 
 
+@pytest.mark.parametrize("given", [5, None, b"agent_", ["agent_"]])
+def test_parse_of_a_non_string_is_invalid_hash(given: object) -> None:
+    """Printable hashes come from JSON, CBOR manifests and invites: anything may be there."""
+    with pytest.raises(InvalidHash, match="a printable hash is a string"):
+        AgentPubKey.parse(given)
+    with pytest.raises(InvalidHash, match="a printable hash is a string"):
+        parse_hash(given)
+
+
 def test_parse_refuses_a_wrong_prefix_with_a_valid_body() -> None:
     text = str(EntryHash(bytes(range(32))))
     swapped = "action_" + text.split("_", 1)[1]

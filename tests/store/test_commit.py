@@ -560,9 +560,11 @@ def test_a_store_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -> None
         SqliteStore(tmp_path / "missing-dir" / "node.db")
 
 
-def test_unknown_durability_is_a_usage_error(tmp_path: Path) -> None:
-    with pytest.raises(UsageError):
-        SqliteStore(tmp_path / "node.db", durability="paranoid")
+@pytest.mark.parametrize("durability", ["paranoid", 1, None, ["full"], True])
+def test_unknown_durability_is_a_usage_error(tmp_path: Path, durability: object) -> None:
+    """config.json gives this value: anything may be there."""
+    with pytest.raises(UsageError, match="durability must be one of normal, full"):
+        SqliteStore(tmp_path / "node.db", durability=durability)
     with SqliteStore(tmp_path / "full.db", durability="full") as store:
         assert store.counts()["action"] == 0
 
