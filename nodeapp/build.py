@@ -28,7 +28,7 @@ COMPILED_SOURCES = (
 COMPILED_MODULES = tuple(path[:-3].replace("/", ".") for path in COMPILED_SOURCES)
 
 
-_ROOT = Path(__file__).parent.parent  # where the COMPILED_SOURCES paths start
+_ROOT = Path(__file__).absolute().parent.parent  # where the COMPILED_SOURCES paths start
 
 
 def _extension_of(source: str, root: Path) -> Path | None:
