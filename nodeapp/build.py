@@ -73,5 +73,5 @@ def _module_of_extension(path: Path, root: Path) -> str | None:
 def stale_message(stale: list[str]) -> str:
     """One line telling what is stale and the two ways out."""
     return (f"compiled {', '.join(stale)} older than the source or no longer compiled; "
-            "delete the .so files to run the source, then rebuild if wanted "
+            "delete the .so files in nodeapp/ to run the source, then rebuild if wanted "
             "(NODEAPP_COMPILE=1 pip install -e .)")
