@@ -31,43 +31,35 @@ COMPILED_MODULES = tuple(path[:-3].replace("/", ".") for path in COMPILED_SOURCE
 _ROOT = Path(__file__).absolute().parent.parent  # where the COMPILED_SOURCES paths start
 
 
-def _extension_of(source: str, root: Path) -> Path | None:
-    """The compiled extension next to a listed source file, if one was built."""
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        candidate = root / (source[:-3] + suffix)
-        if candidate.exists():
-            return candidate
-    return None
+def _extensions(root: Path) -> dict[str, Path]:
+    """Every compiled extension file in the package tree, by the module it provides."""
+    found = {}
+    for path in sorted((root / "nodeapp").rglob("*")):
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:  # the most specific comes first
+            if path.name.endswith(suffix):
+                found[".".join(path.relative_to(root).parts)[: -len(suffix)]] = path
+                break
+    return found
 
 
 def compiled_modules(root: Path = _ROOT) -> list[str]:
     """The listed modules that load as compiled extensions (Python prefers those)."""
-    return [module for source, module in zip(COMPILED_SOURCES, COMPILED_MODULES, strict=True)
-            if _extension_of(source, root) is not None]
+    extensions = _extensions(root)
+    return [module for module in COMPILED_MODULES if module in extensions]
 
 
 def stale_compiled_modules(root: Path = _ROOT) -> list[str]:
     """Compiled modules whose ``.py`` source was changed after they were built, and those
     left from a build whose list held modules this one no longer compiles."""
+    extensions = _extensions(root)
     stale = []
     for source, module in zip(COMPILED_SOURCES, COMPILED_MODULES, strict=True):
-        extension = _extension_of(source, root)
+        extension = extensions.get(module)
         if extension is not None and (root / source).exists() and (
                 (root / source).stat().st_mtime > extension.stat().st_mtime):
             stale.append(module)
-    for path in sorted((root / "nodeapp").rglob("*")):
-        module = _module_of_extension(path, root)
-        if module is not None and module not in COMPILED_MODULES and module not in stale:
-            stale.append(module)
+    stale += [module for module in extensions if module not in COMPILED_MODULES]
     return stale
-
-
-def _module_of_extension(path: Path, root: Path) -> str | None:
-    """The module a compiled extension file provides, or None if ``path`` is not one."""
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:  # the most specific comes first
-        if path.name.endswith(suffix):
-            return ".".join(path.relative_to(root).parts)[: -len(suffix)]
-    return None
 
 
 def stale_message(stale: list[str]) -> str:
