@@ -77,21 +77,33 @@ class DnaManifest:
         raise KeyError(name)
 
 
+_MANIFEST_FIELDS = ("format", "name", "network_seed", "integrity_zomes", "properties")
+
+
 def manifest_from_bytes(data: bytes) -> DnaManifest:
     """Parse manifest bytes (from a file or a peer); shape errors are MalformedData."""
     value = decode(data, size_max=1024 * 1024)
-    try:
-        if value["format"] != MANIFEST_FORMAT:
-            raise MalformedData(f"unknown DNA manifest format {value['format']!r}")
-        zomes = tuple(
-            IntegrityZomeRef(str(n), str(v), bytes(h)) for n, v, h in value["integrity_zomes"]
-        )
-        if not isinstance(value["properties"], dict):
-            raise MalformedData("DNA properties must be a map")
-        manifest = DnaManifest(str(value["name"]), str(value["network_seed"]), zomes,
-                               value["properties"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise MalformedData(f"DNA manifest is missing or mistypes a field: {exc}") from exc
+    if not isinstance(value, dict):
+        raise MalformedData(f"a DNA manifest is a map, not a {type(value).__name__}")
+    missing = [field for field in _MANIFEST_FIELDS if field not in value]
+    if missing:
+        raise MalformedData(f"DNA manifest has no {', '.join(missing)}")
+    if value["format"] != MANIFEST_FORMAT:
+        raise MalformedData(f"unknown DNA manifest format {value['format']!r}")
+    for name in ("name", "network_seed"):
+        if type(value[name]) is not str:
+            raise MalformedData(f"DNA manifest field {name} must be text")
+    # checked before any conversion: bytes(n) of a peer's integer n would allocate n bytes
+    refs = value["integrity_zomes"]
+    if type(refs) is not list or not all(
+            type(ref) is list and len(ref) == 3 and type(ref[0]) is str
+            and type(ref[1]) is str and type(ref[2]) is bytes for ref in refs):
+        raise MalformedData("DNA manifest field integrity_zomes must list [name, version, "
+                            "code hash] triples")
+    if not isinstance(value["properties"], dict):
+        raise MalformedData("DNA properties must be a map")
+    manifest = DnaManifest(value["name"], value["network_seed"],
+                           tuple(IntegrityZomeRef(*ref) for ref in refs), value["properties"])
     if manifest.to_bytes() != data:
         raise MalformedData("DNA manifest bytes are not canonical")
     return manifest
