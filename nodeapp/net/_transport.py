@@ -122,6 +122,15 @@ def _log_serve_failure(exc: Exception, what: str, protocol: str, peer: str) -> N
         log.debug("traceback of the failed %s handler", protocol, exc_info=exc)
 
 
+def refused_protocol(error: BaseException | None) -> bool:
+    """Whether a failed stream open means the peer answered that it does not serve the
+    protocol. py-libp2p 0.8.1 raises MultiselectClientError for that, but also for a stream
+    that broke or timed out during the negotiation (a peer shutting down): only a refusal has
+    no cause and says so. A broken stream taken for a refusal would make a node fall back to
+    an older protocol with a peer that serves the current one."""
+    return (isinstance(error, MultiselectClientError) and error.__cause__ is None
+            and str(error).startswith("protocols not supported"))
+
 async def _close_quietly(stream: INetStream, *, reset: bool) -> None:
     """Close or reset ``stream`` even inside a cancelled scope; errors here mean the stream
     is already gone."""
@@ -258,7 +267,7 @@ class Host(Transport):
         try:
             return await self._host.new_stream(pid, [TProtocol(protocol)])
         except StreamFailure as exc:
-            if isinstance(exc.__cause__, MultiselectClientError):
+            if refused_protocol(exc.__cause__):
                 raise UnsupportedProtocol(f"peer {peer_id} does not serve {protocol}: "
                                           f"{exc.__cause__}") from None
             raise PeerUnreachable(f"cannot open a {protocol} stream to {peer_id}: "
