@@ -1,7 +1,8 @@
 """The `nodeapp` command line.
 
 Every command that reports something takes ``--json`` and then prints exactly one JSON object.
-Errors print one line ``error: ...`` on stderr and exit with status 1 (2 for a mistyped command);
+Errors print one line ``error: ...`` on stderr and exit with status 1 (click's usage errors,
+for a mistyped command or an option value outside its choices or range, exit 2);
 a traceback is a bug.
 """
 
@@ -13,6 +14,7 @@ import os
 import sqlite3
 import sys
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,13 +33,44 @@ ABORTED = 130  # the exit status of a command stopped by Ctrl-C
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="A node of a peer-production network: signed chains, peer validation.")
-network_app = typer.Typer(no_args_is_help=True, help="Create and inspect production networks.")
+network_app = typer.Typer(no_args_is_help=True, help="Create a production network.")
 app.add_typer(network_app, name="network")
 invite_app = typer.Typer(no_args_is_help=True, help="Invite members into this node's network.")
 app.add_typer(invite_app, name="invite")
 
 HomeOpt = Annotated[Path, typer.Option("--home", help="The node's home directory.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+# options with a closed set of values: click checks them (exit 2) and --help lists them
+class Durability(StrEnum):
+    """How much a commit survives."""
+
+    NORMAL = "normal"
+    FULL = "full"
+
+
+class Kdf(StrEnum):
+    """The Argon2id cost of the keystore's passphrase."""
+
+    MODERATE = "moderate"
+    INTERACTIVE = "interactive"
+
+    @property
+    def cost(self) -> KdfCost:
+        """The keystore's name for it."""
+        return KdfCost.MODERATE if self is Kdf.MODERATE else KdfCost.INTERACTIVE
+
+
+class LogLevel(StrEnum):
+    """What `nodeapp run` logs."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
 PassFileOpt = Annotated[
     Path | None,
     typer.Option("--passphrase-file", help="Read the passphrase from the first line of a file."),
@@ -82,23 +115,18 @@ def init(
     insecure_no_passphrase: Annotated[
         bool, typer.Option("--insecure-no-passphrase", help="Store the key unencrypted (demos).")
     ] = False,
-    durability: Annotated[
-        str, typer.Option(help="'normal' (survives process crashes) or 'full' (fsync each commit).")
-    ] = "normal",
-    kdf: Annotated[str, typer.Option(help="Key-derivation cost: moderate or interactive.")] = (
-        "moderate"),
+    durability: Annotated[Durability, typer.Option(
+        help="normal survives a crash of the node; full also a power loss (fsync each commit).")
+    ] = Durability.NORMAL,
+    kdf: Annotated[Kdf, typer.Option(help="Cost of deriving the key from the passphrase.")] = (
+        Kdf.MODERATE),
     as_json: JsonOpt = False,
 ) -> None:
     """Create a node home with a new agent key."""
-    costs = {"moderate": KdfCost.MODERATE, "interactive": KdfCost.INTERACTIVE}
-    if kdf not in costs:
-        raise UsageError(f"--kdf must be one of {', '.join(costs)}")
-    if durability not in ("normal", "full"):
-        raise UsageError("--durability must be 'normal' or 'full'")
     node = NodeHome(home)
     passphrase = None if insecure_no_passphrase else _passphrase(passphrase_file, confirm=True)
-    node.init(passphrase, encrypted=not insecure_no_passphrase, cost=costs[kdf],
-              durability=durability)
+    node.init(passphrase, encrypted=not insecure_no_passphrase, cost=kdf.cost,
+              durability=durability.value)
     status = node.status()
     _emit(as_json, status, [f"initialised {home}", f"agent   {status['agent']}",
                             f"peer id {status['peer_id']}"])
@@ -127,8 +155,8 @@ def invite_create(
     home: HomeOpt,
     uses: Annotated[int, typer.Option(min=1, max=INVITE_USES_MAX,
                                       help="How many agents may join with it.")] = 1,
-    expires: Annotated[str, typer.Option(help="How long it is valid: <n>[smhd], e.g. 7d, 12h, "
-                                              "30m.")] = "7d",
+    expires: Annotated[str, typer.Option(help="How long it is valid: a number and a unit s, m, "
+                                              "h or d, e.g. 7d, 12h, 30m.")] = "7d",
     bootstrap: Annotated[list[str] | None, typer.Option(
         "--bootstrap", help="A peer to dial first, /ip4/.../tcp/.../p2p/<peer id> (repeatable, "
                             "at most 8).")] = None,
@@ -186,6 +214,8 @@ def _ask_running_node(node: NodeHome, request: dict[str, Any]) -> dict[str, Any]
 def _status_value(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, list):
         return ", ".join(str(v) for v in value) if value else "-"
     if isinstance(value, dict):
@@ -213,9 +243,9 @@ def chain(
 ) -> None:
     """This agent's own chain, one action a line: seq, kind, hash, time."""
     node = NodeHome(home)
-    agent = node.public_key()
     rows = []
     with node.open_store() as store:
+        agent = node.own_agent(store)
         for signed, state in store.chain(agent, limit=limit):
             action = signed.action
             when = datetime.fromtimestamp(action.timestamp_us / 1e6, UTC)
@@ -286,17 +316,13 @@ def run(
                            "listening on 0.0.0.0 or behind port forwarding.")] = None,
     tick_ms: Annotated[int, typer.Option(min=10, max=10_000,
                                          help="Protocol timer period.")] = 100,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: Annotated[LogLevel, typer.Option(help="How much to log.")] = LogLevel.INFO,
     passphrase_file: PassFileOpt = None,
 ) -> None:
     """Run the node on the network until Ctrl-C: peers, sync, validation, and the local API
     (<home>/node.sock) that `nodeapp call` and `nodeapp status` use while it runs."""
     import logging
 
-    levels = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
-              "error": logging.ERROR}
-    if log_level not in levels:
-        raise UsageError(f"--log-level must be one of {', '.join(levels)}")
     addrs = listen or ["/ip4/0.0.0.0/tcp/4001"]
     node = NodeHome(home)
     node.require()
@@ -306,13 +332,14 @@ def run(
     passphrase = _unlock(node, passphrase_file)
     import nodeapp.runtime  # noqa: F401 - importing libp2p resets its loggers: do it first
 
-    logging.basicConfig(level=levels[log_level], stream=sys.stderr,
+    logging.basicConfig(level=log_level.value.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     # py-libp2p logs routine peer departures at ERROR (identify timeouts) and failures the
     # node reports itself: keep it quiet unless debugging
     libp2p_log = logging.getLogger("libp2p")
-    libp2p_log.setLevel(logging.DEBUG if log_level == "debug" else logging.CRITICAL + 1)
-    libp2p_log.propagate = log_level == "debug"
+    debug = log_level == LogLevel.DEBUG
+    libp2p_log.setLevel(logging.DEBUG if debug else logging.CRITICAL + 1)
+    libp2p_log.propagate = debug
     try:
         import trio
 

@@ -160,6 +160,12 @@ class NodeHome:
                                  "or make a new home and join the network again")
         return SqliteStore(self.db_path, durability=self.config().get("durability", "normal"))
 
+    def own_agent(self, store: SqliteStore) -> bytes:
+        """The home's agent key, once checked against the chain ``store`` holds."""
+        agent = self.public_key()
+        _own_genesis_dna_hash(self, store, agent)
+        return agent
+
     def manifest(self) -> DnaManifest | None:
         """The DNA this node runs, or None before it created or joined a network."""
         if not self.dna_path.exists():
@@ -186,7 +192,7 @@ class NodeHome:
         """Whether this agent's chain has its genesis: the chain, written last and in one
         transaction, says a home belongs to a network (dna.cbor is written before it)."""
         with self.open_store() as store:
-            return _genesis_dna_hash(store, self.public_key()) is not None
+            return _own_genesis_dna_hash(self, store, self.public_key()) is not None
 
     def create_network(self, name: str, passphrase: str | None,
                        properties: dict[str, Any] | None = None) -> DnaManifest:
@@ -228,7 +234,7 @@ class NodeHome:
             found = store.get_action(head.hash) if head else None
             counts = store.counts()
             size = store.size_bytes()
-            started_in = _genesis_dna_hash(store, public_key)
+            started_in = _own_genesis_dna_hash(self, store, public_key)
         if manifest is not None and started_in is not None:
             _check_same_network(self, manifest, started_in)  # never report another's DNA
         return {
@@ -254,14 +260,21 @@ def _genesis_dna_hash(store: SqliteStore, agent: bytes) -> bytes | None:
     return None
 
 
-def _checked_manifest(home: NodeHome, manifest: DnaManifest | None, store: SqliteStore
-                      ) -> DnaManifest:
-    """dna.cbor, keystore.json and the chain must tell the same story; say which is off."""
-    agent = home.public_key()
+def _own_genesis_dna_hash(home: NodeHome, store: SqliteStore, agent: bytes
+                          ) -> bytes | None:
+    """:func:`_genesis_dna_hash` of the home's agent, refusing a keystore.json that is not the
+    key of the agent whose chain the store holds: everything would read as an empty chain."""
     started_in = _genesis_dna_hash(store, agent)
     if started_in is None and store.authored_by_others(agent):
         raise HomeError(f"{home.keystore_path} is not the key of the agent whose chain is in "
                         f"{home.db_path}: restore this home's keystore.json from a backup")
+    return started_in
+
+
+def _checked_manifest(home: NodeHome, manifest: DnaManifest | None, store: SqliteStore
+                      ) -> DnaManifest:
+    """dna.cbor, keystore.json and the chain must tell the same story; say which is off."""
+    started_in = _own_genesis_dna_hash(home, store, home.public_key())
     if manifest is None:
         if started_in is not None:
             raise StoreCorrupted(f"{home.dna_path} is missing, but this agent's chain belongs "

@@ -20,25 +20,41 @@ _HOSTS = frozenset({"ip4", "ip6", "dns", "dns4", "dns6"})
 _UNSPECIFIED = frozenset({"0.0.0.0", "::"})
 
 
-def check_peer_address(addr: str, what: str) -> str:
+_PARSE_ERRORS = (MultiaddrError, ValueError, TypeError, KeyError)
+
+
+def _parse_error(shown: str, error: Exception) -> Exception:
+    """The parser's complaint about the text the user typed (its messages quote the whole
+    string, and a completed address holds more than was typed)."""
+    try:
+        Multiaddr(shown)
+    except _PARSE_ERRORS as exc:
+        return exc
+    return error
+
+
+def check_peer_address(addr: str, what: str, *, as_given: str | None = None) -> str:
     """``addr`` if another node could dial it; BadAddress saying what is wrong if not.
-    ``what`` names the address in the message ("bootstrap address", "announce address")."""
+    ``what`` names the address in the message ("bootstrap address", "announce address");
+    ``as_given`` is the text the user typed, quoted instead when ``addr`` was completed."""
+    shown = addr if as_given is None else as_given
     if not addr.startswith("/") or len(addr) > PEER_ADDR_CHARS_MAX:
-        raise BadAddress(f"{what} {addr[:40]!r} must be a multiaddr starting with '/' of at most "
-                         f"{PEER_ADDR_CHARS_MAX} characters")
+        raise BadAddress(f"{what} {shown[:40]!r} must be a multiaddr starting with '/' of at "
+                         f"most {PEER_ADDR_CHARS_MAX} characters")
     try:
         maddr = Multiaddr(addr)
         protocols = [p.name for p in maddr.protocols()]
-    except (MultiaddrError, ValueError, TypeError, KeyError) as exc:
-        raise BadAddress(f"{what} {addr!r} is not a multiaddr: {exc}") from None
+    except _PARSE_ERRORS as exc:
+        raise BadAddress(f"{what} {shown!r} is not a multiaddr: {_parse_error(shown, exc)}"
+                         ) from None
     if len(protocols) < 2 or protocols[0] not in _HOSTS or protocols[1] != "tcp":
-        raise BadAddress(f"{what} {addr!r} must be /ip4, /ip6 or /dns, then /tcp/<port>: this "
+        raise BadAddress(f"{what} {shown!r} must be /ip4, /ip6 or /dns, then /tcp/<port>: this "
                          "node dials TCP only")
     if maddr.value_for_protocol(protocols[0]) in _UNSPECIFIED or (
             maddr.value_for_protocol("tcp") == "0"):
-        raise BadAddress(f"{what} {addr!r} names no one to dial (0.0.0.0, :: or port 0 are for "
+        raise BadAddress(f"{what} {shown!r} names no one to dial (0.0.0.0, :: or port 0 are for "
                          "listening): give this machine's address and its node's port")
     if protocols[-1] != "p2p":
-        raise BadAddress(f"{what} {addr!r} must end with /p2p/<peer id>, so the node that dials "
+        raise BadAddress(f"{what} {shown!r} must end with /p2p/<peer id>, so the node that dials "
                          "it can check whom it reached")
     return addr

@@ -430,13 +430,13 @@ def announce_addresses(announce: Sequence[str], peer_id: str) -> list[str]:
     """Announce addresses, each ending in our ``/p2p/<peer id>``; at most ADDRS_MAX, each
     short enough for a HELLO."""
     out = []
-    for addr in announce:
-        named = _peer_of_addr(addr)
-        if named is None:
-            addr = f"{addr.rstrip('/')}/p2p/{peer_id}"
-        elif named != peer_id:
-            raise BadAddress(f"announce address {addr} names another peer, not {peer_id}")
-        out.append(check_peer_address(addr, "announce address"))
+    for given in announce:
+        named = _peer_of_addr(given)
+        if named is not None and named != peer_id:
+            raise BadAddress(f"announce address {given} names another peer, not {peer_id}")
+        # the /p2p/<peer id> part may be left out: it can only be ours
+        addr = given if named is not None else f"{given.rstrip('/')}/p2p/{peer_id}"
+        out.append(check_peer_address(addr, "announce address", as_given=given))
     if len(out) > ADDRS_MAX:
         raise BadAddress(f"at most {ADDRS_MAX} announce addresses fit in a HELLO")
     return out

@@ -117,9 +117,14 @@ def test_passphrase_file(site: Path, tmp_path: Path) -> None:
     (("chian",), 2, "No such command"),
     (("status",), 2, "Missing option '--home'"),
     (("chain", "--home", "x", "--limit", "0"), 2, "--limit"),
+    # a value outside an option's choices is a usage error too, named before anything is done
+    (("init", "--home", "never-made", "--durability", "fast"), 2, "--durability"),
+    (("init", "--home", "never-made", "--kdf", "cheap"), 2, "--kdf"),
+    (("run", "--home", "never-made", "--log-level", "loud"), 2, "--log-level"),
 ])
 def test_typos_exit_2_without_traceback(args: tuple[str, ...], code: int, text: str) -> None:
     assert_clean_error(run(*args), code, text)
+    assert not Path("never-made").exists()
 
 
 def test_bad_inputs_are_refused_and_write_nothing(site: Path) -> None:

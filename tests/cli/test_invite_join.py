@@ -283,8 +283,9 @@ def test_check_bootstrap_keeps_each_address_once() -> None:
 ])
 def test_announce_addresses_are_checked_like_bootstrap_ones(addr: str, text: str) -> None:
     peer_id = PEER.rsplit("/", 1)[1]
-    with pytest.raises(UsageError, match=text):
+    with pytest.raises(UsageError, match=text) as refused:
         announce_addresses([addr], peer_id)
+    assert peer_id not in str(refused.value)  # quotes what was typed, not the completed form
     assert announce_addresses(["/dns4/lab.example.org/tcp/4001"], peer_id) == [
         f"/dns4/lab.example.org/tcp/4001/p2p/{peer_id}"]
 
@@ -376,5 +377,17 @@ def test_a_keystore_of_another_agent_is_named(steward: Path, tmp_path: Path) -> 
     home = copy_home(steward, tmp_path / "copy")
     stranger = fresh_home(tmp_path / "stranger")
     (home / "keystore.json").write_bytes((stranger / "keystore.json").read_bytes())
-    assert_clean_error(run("call", "--home", str(home), "example", "create_note",
-                           '{"title": "x"}'), "is not the key of the agent whose chain")
+    def held() -> tuple[dict[str, int], dict[str, bytes]]:  # status() refuses this home
+        with NodeHome(home).open_store() as store:
+            counts = store.counts()
+        return counts, {p.name: p.read_bytes() for p in home.iterdir()
+                        if p.is_file() and not p.name.startswith("node.db")}
+
+    before = held()
+    # every command that reads this agent's chain says so: none shows another's as empty,
+    # and none writes a second agent's genesis beside it
+    for args in (("call", "--home", str(home), "example", "create_note", '{"title": "x"}'),
+                 ("status", "--home", str(home)), ("chain", "--home", str(home)),
+                 ("network", "create", "--home", str(home), "--name", "another")):
+        assert_clean_error(run(*args), "is not the key of the agent whose chain")
+    assert held() == before
