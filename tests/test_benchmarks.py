@@ -46,6 +46,8 @@ def test_bench_core_prints_every_figure() -> None:
         result["validate_per_s"] / result["raw_verify_per_s"], abs=0.002)
     assert result["chain_actions_at_1m"] > 10_000  # the "big chain" really was stored
     assert result["quick"] is True
+    speed = result["machine_speed_vs_reference"]
+    assert set(speed) == {"sign", "verify"} and all(v > 0 for v in speed.values())
 
 
 def test_bench_net_prints_every_figure() -> None:
