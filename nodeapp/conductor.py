@@ -29,6 +29,7 @@ from nodeapp._core.actions import (
     signed_action_from_parts,
 )
 from nodeapp._core.app_validation import app_validate
+from nodeapp._core.hashing import blake2b_256
 from nodeapp._core.integrity import Invalid, Unresolved, Valid
 from nodeapp._core.ops import OpType, op_mask, op_mask_for, op_types_for
 from nodeapp._core.sys_validation import (
@@ -399,8 +400,15 @@ class Conductor:
             # "break" the prev rule, and convict an honest agent
             return False
         entry = proof[0][2]
+        if entry is not None and (signed[0].action.entry_hash_or_none is None or
+                                  blake2b_256(entry) != signed[0].action.entry_hash_or_none):
+            # the author signed an entry hash, not these bytes: anyone can attach junk to an
+            # honest record, which would then "fail" the entry_hash rule
+            return False
         try:
-            sys_validate(signed[0], prev=prev, entry=entry, dna=self.dna.types, received=True,
+            # received=False: a private entry shown here says that someone has its bytes (a
+            # guess of a short text will do), not that its author broke a rule
+            sys_validate(signed[0], prev=prev, entry=entry, dna=self.dna.types, received=False,
                          verify=False, prev_required=prev is not None)
         except SysValidationError:
             return True

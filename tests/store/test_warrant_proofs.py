@@ -15,11 +15,13 @@ from builders import (
     create_after,
     export_chain,
     note_bytes,
+    private_note_bytes,
     sign,
 )
 
-from nodeapp._core.actions import CreateLink
-from nodeapp._core.hashing import HashKind
+from nodeapp._core.actions import CreateLink, Visibility
+from nodeapp._core.canonical import encode
+from nodeapp._core.hashing import HashKind, blake2b_256
 from nodeapp._core.limits import LINK_TAG_BYTES_MAX
 from nodeapp.conductor import Conductor
 from nodeapp.keystore import generate_agent_key
@@ -90,3 +92,41 @@ def test_an_oversize_link_tag_is_rejected_by_its_rule_and_convicts_its_author(
     assert judge.store.get_action(link.hash) is None
     # the record alone convicts: the size rule needs no prev
     assert judge.proves_misbehaviour(WARRANT_INVALID_OP, alice.agent, [record])
+
+
+def test_an_honest_record_with_entry_bytes_its_author_never_signed_proves_nothing(
+        alice: Conductor, judge: Conductor) -> None:
+    """Anyone can attach junk to an honest record: it then fails the entry_hash rule, which
+    says nothing about the author, who signed only the hash."""
+    action_bytes, signature, entry = export_chain(alice)[-1]
+    assert entry is not None
+    junk: Record = (action_bytes, signature, entry + b"junk")
+    assert not judge.proves_misbehaviour(WARRANT_INVALID_OP, alice.agent, [junk])
+    # bytes beside an action that writes no entry are junk too
+    genesis = export_chain(alice)[2]
+    assert not judge.proves_misbehaviour(WARRANT_INVALID_OP, alice.agent,
+                                         [(genesis[0], genesis[1], b"junk")])
+    # the honest record as its author wrote it convicts nobody either
+    assert not judge.proves_misbehaviour(WARRANT_INVALID_OP, alice.agent,
+                                         [(action_bytes, signature, entry)])
+
+
+def test_a_private_entry_shown_in_a_proof_does_not_convict_its_author(
+        alice: Conductor, judge: Conductor) -> None:
+    """A short private text can be guessed: whoever shows its bytes proves only that."""
+    alice.call("example", "save_private_note", {"text": "hi"})
+    head = next(reversed([s for s, _ in alice.store.chain(alice.agent)]))
+    assert head.action.visibility == Visibility.PRIVATE
+    guessed = private_note_bytes("hi")
+    assert blake2b_256(guessed) == head.action.entry_hash
+    assert not judge.proves_misbehaviour(WARRANT_INVALID_OP, alice.agent,
+                                         [(head.action_bytes, head.signature, guessed)])
+
+
+def test_an_invalid_entry_its_author_signed_still_convicts(alice: Conductor,
+                                                            judge: Conductor) -> None:
+    head = [signed for signed, _ in alice.store.chain(alice.agent)][-1]
+    entry = encode({"title": "", "body": ""})  # the Note model needs a title
+    bad = create_after(alice.key, head, entry)
+    assert judge.proves_misbehaviour(WARRANT_INVALID_OP, alice.agent,
+                                     [(bad.action_bytes, bad.signature, entry)])
