@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import typer
 
 from nodeapp._core.actions import ActionKind
+from nodeapp._core.dna import REPLICATION_FACTOR_MAX
 from nodeapp._core.hashing import ActionHash, AgentPubKey
 from nodeapp._core.membrane import INVITE_USES_MAX, parse_invite_code
 from nodeapp.errors import KeystoreError, NodeError, UsageError
@@ -136,7 +137,7 @@ def init(
 def network_create(
     home: HomeOpt,
     name: Annotated[str, typer.Option(help="A name people will recognise.")],
-    replication_factor: Annotated[int, typer.Option(min=1, max=50)] = 5,
+    replication_factor: Annotated[int, typer.Option(min=1, max=REPLICATION_FACTOR_MAX)] = 5,
     passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

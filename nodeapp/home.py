@@ -120,6 +120,8 @@ class NodeHome:
             value = json.loads(self.config_path.read_text())
         except (OSError, ValueError) as exc:
             raise HomeError(f"{self.config_path} is unreadable: {exc}") from exc
+        except RecursionError:  # json nests as deep as the text says
+            raise HomeError(f"{self.config_path} is unreadable: nested too deeply") from None
         version = value.get("version") if isinstance(value, dict) else None
         if type(version) is not int or version != CONFIG_VERSION:  # true == 1 is no version
             raise HomeError(f"{self.config_path} is not a config this version understands")

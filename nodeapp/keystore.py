@@ -33,8 +33,11 @@ VERSION = 1
 PASSPHRASE_ENV = "NODEAPP_PASSPHRASE"
 SEED_SIZE = 32
 _MAX_FILE_SIZE = 64 * 1024
-_MAX_OPSLIMIT = 32  # SENSITIVE is 4; more than this is not a file we wrote
-_MAX_MEMLIMIT = 4 * 1024**3
+# libsodium's SENSITIVE cost, the most any keystore we write asks for: a damaged or planted
+# file asking for more would make every unlock take minutes (opslimit 32 at 1 GiB: 23 s here)
+_MAX_OPSLIMIT = argon2id.OPSLIMIT_SENSITIVE
+_MAX_MEMLIMIT = argon2id.MEMLIMIT_SENSITIVE
+_PASSPHRASE_FILE_BYTES_MAX = 64 * 1024
 _CIPHERTEXT_SIZE = SEED_SIZE + nacl.secret.SecretBox.MACBYTES
 
 
@@ -178,11 +181,18 @@ def resolve_passphrase(*, passphrase_file: Path | None, env: Mapping[str, str],
     non-empty), else ``prompt`` (twice if ``confirm``), else :class:`PassphraseRequired`."""
     if passphrase_file is not None:
         try:
-            text = Path(passphrase_file).read_bytes().decode("utf-8")
+            # only the first line counts: read no more than a line could be (the "file" may
+            # be /dev/zero, or a device that never ends)
+            with open(passphrase_file, "rb") as handle:
+                line = handle.readline(_PASSPHRASE_FILE_BYTES_MAX + 1)
+            if len(line) > _PASSPHRASE_FILE_BYTES_MAX:
+                raise KeystoreError(f"the first line of passphrase file {passphrase_file} is "
+                                    f"over {_PASSPHRASE_FILE_BYTES_MAX} bytes")
+            text = line.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             why = getattr(exc, "strerror", None) or "not UTF-8 text"
             raise KeystoreError(f"cannot read passphrase file {passphrase_file}: {why}") from None
-        return text.split("\n", 1)[0].removesuffix("\r")
+        return text.removesuffix("\n").removesuffix("\r")
     if env.get(PASSPHRASE_ENV):
         return env[PASSPHRASE_ENV]
     if prompt is not None:

@@ -16,10 +16,12 @@ from typing import Any
 
 from nodeapp._core.canonical import decode, encode
 from nodeapp._core.hashing import AgentPubKey, DnaHash, blake2b_256
-from nodeapp.errors import MalformedData
+from nodeapp.errors import InvalidHash, MalformedData
 
 MANIFEST_FORMAT = "nodeapp-dna/1"
 DEFAULT_REPLICATION_FACTOR = 5
+# each op held by up to this many authorities: more only multiplies traffic
+REPLICATION_FACTOR_MAX = 50
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,23 @@ class DnaManifest:
         raise KeyError(name)
 
 
+def _check_node_properties(properties: dict[str, Any]) -> None:
+    """The properties the node itself reads (zomes check their own): a network whose
+    manifest got past this can be joined and run."""
+    stewards = properties.get("stewards", [])
+    if type(stewards) is not list:
+        raise MalformedData("DNA property stewards must be a list of agent keys")
+    for steward in stewards:
+        try:
+            AgentPubKey.parse(steward)
+        except InvalidHash as exc:
+            raise MalformedData(f"DNA property stewards: {exc}") from None
+    factor = properties.get("replication_factor", DEFAULT_REPLICATION_FACTOR)
+    if type(factor) is not int or not 1 <= factor <= REPLICATION_FACTOR_MAX:
+        raise MalformedData("DNA property replication_factor must be a whole number from 1 to "
+                            f"{REPLICATION_FACTOR_MAX}")
+
+
 _MANIFEST_FIELDS = ("format", "name", "network_seed", "integrity_zomes", "properties")
 
 
@@ -102,6 +121,7 @@ def manifest_from_bytes(data: bytes) -> DnaManifest:
                             "code hash] triples")
     if not isinstance(value["properties"], dict):
         raise MalformedData("DNA properties must be a map")
+    _check_node_properties(value["properties"])
     manifest = DnaManifest(value["name"], value["network_seed"],
                            tuple(IntegrityZomeRef(*ref) for ref in refs), value["properties"])
     if manifest.to_bytes() != data:

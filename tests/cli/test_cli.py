@@ -327,7 +327,8 @@ def test_oversized_limits_and_unusable_paths_are_one_line_errors(tmp_path: Path)
 
 
 @pytest.mark.parametrize("config", ['{"version": true}', '{"version": 99}', "[1]", "{",
-                                    '{"durability": "normal"}'])
+                                    '{"durability": "normal"}',
+                                    pytest.param("[" * 200_000, id="nested-too-deep")])
 def test_a_config_this_version_cannot_read_is_one_line(tmp_path: Path, config: str) -> None:
     home = tmp_path / "site"
     ok("init", "--home", str(home), "--kdf", "interactive")

@@ -39,6 +39,14 @@ def test_a_manifest_reads_back_as_written() -> None:
     # bytes(n) of this integer would try to allocate a terabyte
     (manifest_with(integrity_zomes=[["person", "1", 2**40]]), "integrity_zomes must list"),
     (manifest_with(properties=[]), "properties must be a map"),
+    # properties the node reads: a network that passes can be joined and run
+    (manifest_with(properties={"stewards": 5}), "stewards must be a list"),
+    (manifest_with(properties={"stewards": [True]}), "stewards: a printable hash is a string"),
+    (manifest_with(properties={"stewards": ["agent_x"]}), "stewards: 'agent_x'"),
+    (manifest_with(properties={"replication_factor": "5"}), "replication_factor must be"),
+    (manifest_with(properties={"replication_factor": 0}), "replication_factor must be"),
+    (manifest_with(properties={"replication_factor": 51}), "replication_factor must be"),
+    (manifest_with(properties={"replication_factor": True}), "replication_factor must be"),
     (cbor2.dumps(dict(reversed(cbor2.loads(GOOD.to_bytes()).items()))),  # keys out of order
      "not canonical"),
 ])

@@ -218,6 +218,10 @@ def test_public_key_mismatch_unencrypted(tmp_path: Path, key: AgentKey) -> None:
         (lambda d: d["kdf"].update(memlimit=1024), "out of range"),
         (lambda d: d["kdf"].update(opslimit=0), "out of range"),
         (lambda d: d["kdf"].update(opslimit=10**12), "out of range"),
+        # above libsodium's SENSITIVE cost, which is the most a keystore we write asks for:
+        # opening such a file would take minutes and gigabytes before the passphrase is tried
+        (lambda d: d["kdf"].update(opslimit=5), "out of range"),
+        (lambda d: d["kdf"].update(memlimit=2 * 1024**3), "out of range"),
         (lambda d: d["kdf"].update(opslimit=2.0), "opslimit"),
         (lambda d: d["kdf"].update(memlimit="8192"), "memlimit"),
     ],
@@ -343,6 +347,12 @@ def test_resolve_passphrase_file_details(tmp_path: Path) -> None:
         == "no newline"
     with pytest.raises(KeystoreError, match="missing"):
         resolve_passphrase(passphrase_file=tmp_path / "missing", env={}, prompt=None,
+                           confirm=False)
+    pf.write_bytes(b"first\n" + b"\xff" * 10)  # only the first line is read
+    assert resolve_passphrase(passphrase_file=pf, env={}, prompt=None, confirm=False) == "first"
+    # a "file" with no end of line in sight is refused after 64 KiB, not read to the end
+    with pytest.raises(KeystoreError, match="over 65536 bytes"):
+        resolve_passphrase(passphrase_file=Path("/dev/zero"), env={}, prompt=None,
                            confirm=False)
 
 
