@@ -39,6 +39,7 @@ from nodeapp._core.messages import (
 from nodeapp.conductor import Conductor
 from nodeapp.errors import MalformedData, NodeError, RemoteCallFailed, StorageError
 from nodeapp.identity import peer_id_of
+from nodeapp.kernels.cbor_items import check_item_budget
 from nodeapp.net import Host
 from nodeapp.network_view import NetworkReadsNeeded, NetworkView
 from nodeapp.protocol import NodeProtocol
@@ -56,6 +57,13 @@ ACTIVITY_PAGES_MAX = 100
 def query_protocol_id_for(dna_hash: bytes) -> str:
     """The request/answer stream protocol of a network's queries."""
     return f"/nodeapp/{dna_hash.hex()[:16]}/query/1.0.0"
+
+
+def decode_peer_message(dna_hash: bytes, frame: bytes) -> Message:
+    """A message from a peer, once its frame is known not to be an item bomb (see
+    :mod:`nodeapp.kernels.cbor_items`); MalformedData if it is, or does not decode."""
+    check_item_budget(frame)
+    return decode_message(dna_hash, frame)
 
 
 class NetworkReads:
@@ -112,7 +120,12 @@ class NetworkReads:
         if not answer.ok:
             raise RemoteCallFailed(f"{callee} refused {zome}.{fn}: "
                                    f"{answer.value.decode(errors='replace')}")
-        return decode_shallow(answer.value, size_max=FRAME_BYTES_MAX)
+        try:
+            check_item_budget(answer.value)
+            return decode_shallow(answer.value, size_max=FRAME_BYTES_MAX)
+        except MalformedData as exc:
+            raise RemoteCallFailed(f"{callee} answered {zome}.{fn} with bad data: {exc}"
+                                   ) from None
 
     def _is_authority(self, location: int) -> bool:
         return self.protocol.ring.is_authority(self.agent, location)
@@ -122,7 +135,7 @@ class NetworkReads:
         agent = self.host.remote_public_key(peer_id)
         dna_hash = self.conductor.dna.hash
         try:
-            message = decode_message(dna_hash, frame)
+            message = decode_peer_message(dna_hash, frame)
         except MalformedData as exc:
             self.stats["frames_refused"] += 1
             log.warning("refused a query from %s: %s", peer_id, exc)
@@ -155,7 +168,7 @@ class NetworkReads:
                                                 encode_message(dna_hash, message),
                                                 response_bytes_max=FRAME_BYTES_MAX)
                 self.stats["queries_out"] += 1
-                return decode_message(dna_hash, frame)
+                return decode_peer_message(dna_hash, frame)
             except NodeError as exc:
                 log.debug("%s to %s failed: %s", type(message).__name__, peer_id, exc)
         return None

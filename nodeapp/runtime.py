@@ -51,7 +51,6 @@ from nodeapp._core.messages import (
     Publish,
     Records,
     SyncReply,
-    decode_message,
     encode_message,
 )
 from nodeapp.conductor import Conductor, wall_clock_us
@@ -64,8 +63,9 @@ from nodeapp.errors import (
 )
 from nodeapp.home import NodeHome
 from nodeapp.identity import peer_id_of, public_key_of_peer_id
+from nodeapp.kernels.cbor_items import warm_up as warm_up_frame_checks
 from nodeapp.net import BadAddress, Host, UnsupportedProtocol, open_host
-from nodeapp.network_reads import NetworkReads, query_protocol_id_for
+from nodeapp.network_reads import NetworkReads, decode_peer_message, query_protocol_id_for
 from nodeapp.peer_addresses import check_peer_address
 from nodeapp.protocol import NodeProtocol, Outgoing, ProtocolSettings
 from nodeapp.store import store_failure
@@ -244,7 +244,7 @@ class RunningNode(NetworkReads):
         """Handle one message frame; False if it was refused."""
         agent = self.host.remote_public_key(peer_id)  # NotAnAgent: the transport logs it
         try:
-            message = decode_message(self.conductor.dna.hash, frame)
+            message = decode_peer_message(self.conductor.dna.hash, frame)
         except MalformedData as exc:
             self.stats["frames_refused"] += 1
             log.warning("refused a frame from %s: %s", peer_id, exc)
@@ -465,6 +465,7 @@ async def run_node(home: NodeHome, passphrase: str | None, listen: Sequence[str]
     bootstrap.pop(home.public_key(), None)  # a steward's invites name the steward itself
     if local_api:
         check_not_running(home)
+    warm_up_frame_checks()
     conductor = home.open_conductor(passphrase)
     try:
         if not conductor.has_genesis:

@@ -102,6 +102,9 @@ async def test_bad_frames_are_refused_logged_and_the_node_keeps_answering(
                     "other DNA": encode_message(blake2b_256(b"another network"), Get(bytes(32))),
                     "unknown kind": encode_flat([PROTOCOL_VERSION, dna, 99]),
                     "wrong fields": encode_flat([PROTOCOL_VERSION, dna, 10, b"short"]),
+                    # ~8 million empty arrays: ~600 MB and seconds to decode, refused unread
+                    "item bomb": encode_flat([PROTOCOL_VERSION, dna, 10,
+                                              [[]] * (FRAME_BYTES_MAX - 64)]),
                 }
                 for frame in bad_frames.values():
                     with pytest.raises(PeerClosed, match="did not answer"):
@@ -128,6 +131,7 @@ async def test_bad_frames_are_refused_logged_and_the_node_keeps_answering(
     assert len(runtime_lines) == len(bad_frames)
     assert all(peer.peer_id in line for line in runtime_lines)
     assert any("another DNA" in line for line in runtime_lines)
+    assert any("CBOR items" in line for line in runtime_lines)
     net_lines = [r.getMessage() for r in caplog.records if r.name == "nodeapp.net"]
     assert any(f"announces {FRAME_BYTES_MAX + 1} bytes" in line for line in net_lines)
 
