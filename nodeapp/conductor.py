@@ -313,16 +313,19 @@ class Conductor:
             needs_chain = OpType.REGISTER_AGENT_ACTIVITY in ops
             prev_hash = signed.action.prev
             prev = None if prev_hash is None else self._find_prev(prev_hash, batch)
-            if needs_chain and prev_hash is not None and prev is None:
-                report.unresolved.append((signed.hash, (prev_hash,)))
-                continue
+            waits = needs_chain and prev_hash is not None and prev is None
             try:
                 if signed.hash in forged:
                     raise SignatureInvalid()
+                # a record that waits for its prev is first held to every rule the prev is not
+                # needed for: nothing forged or oversize is kept waiting (callers park it)
                 sys_validate(signed, prev=prev, entry=entry, dna=types, received=True, now_us=now,
-                             prev_required=needs_chain, verify=False)
+                             prev_required=needs_chain and not waits, verify=False)
             except SysValidationError as exc:
                 report.rejected.append((signed.hash, str(exc)))
+                continue
+            if waits:
+                report.unresolved.append((signed.hash, (prev_hash,)))
                 continue
             result = app_validate(ops, signed, entry, zomes, ctx)
             if type(result) is Valid:
