@@ -6,7 +6,9 @@ holds in the overlap of its arc and the next neighbour's; the neighbour subtract
 and answers with the ids it lacks and the records the offerer lacks. A table too small to
 decode is offered again ``GROWTH`` times bigger; past the largest size the region is halved, and
 a region that is a single location is split on op-id prefix bits, so every difference is
-eventually reconciled. Each id is asked for once and each record sent once.
+eventually reconciled. Each id is asked for once and each record sent once. One message
+received loads at most ``ANSWER_BYTES_MAX`` of records to answer it: what does not fit shows up
+as a difference again on the next sync round.
 """
 
 from __future__ import annotations
@@ -30,13 +32,17 @@ from nodeapp._core.messages import (
 )
 from nodeapp._core.reconcile import CELLS_MIN, build_iblt, iblt_from_bytes, next_size, peel
 from nodeapp.errors import MalformedData
-from nodeapp.protocol_common import Outgoing, chunk_records
+from nodeapp.protocol_common import Outgoing, chunk_records, record_bytes
 from nodeapp.store import Status
 
 log = logging.getLogger("nodeapp.net")
 
 SPLIT_REGION = 1  # SyncReply.retry_cells value: the biggest table failed, offer halves
 SESSIONS_MAX = 4096  # sync sessions awaiting a reply (splits fan out)
+# Records loaded to answer one FETCH, sync offer or sync reply. Half of FRAME_BYTES_MAX (8 MiB):
+# a few kilobytes of op ids cannot make us load (and queue) more than that, and it still holds
+# several max-size (1 MiB) entries, so every answer makes progress.
+ANSWER_BYTES_MAX = 4 * 1024 * 1024
 
 
 class AntiEntropy:
@@ -152,18 +158,29 @@ class AntiEntropy:
         return self._accept(peer, list(message.records), now_us, receipts_to_author=True)
 
     def _records_for(self, ids: set[int]) -> list[Record]:
-        hashes = {self._held[i][1] for i in ids if i in self._held}
+        """The valid records of the held ops among ``ids``, in action-hash order, up to
+        ``ANSWER_BYTES_MAX`` (the rest is left for the next sync round)."""
+        hashes = sorted({self._held[i][1] for i in ids if i in self._held})
         store = self.conductor.store
-        records = []
-        for action_hash in sorted(hashes):
+        records: list[Record] = []
+        total = 0
+        for index, action_hash in enumerate(hashes):
             found = store.get_action(action_hash)
-            if found is not None and found[1] == Status.VALID:
-                records.append(self._record(found[0]))
+            if found is None or found[1] != Status.VALID:
+                continue
+            record = self._record(found[0])
+            total += record_bytes(record)
+            if total > ANSWER_BYTES_MAX and records:
+                log.debug("an answer reached %d bytes: %d actions left for the next sync round",
+                          ANSWER_BYTES_MAX, len(hashes) - index)
+                break
+            records.append(record)
         return records
 
     def _record(self, signed: SignedAction) -> Record:
         return (signed.action_bytes, signed.signature,
                 self.conductor.store.entry_of(signed, shared=True))
+
 
 
 def _halves(region: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:

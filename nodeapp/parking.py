@@ -5,7 +5,8 @@ lost. A record whose validation is Unresolved is parked here under the hashes it
 when a record with one of those hashes (or writing one of those entries) is stored, its
 dependents are released and judged again at once, so a chain that arrived backwards resolves
 in a cascade instead of waiting for timers. Everything parked is also retried now and then
-(a dependency can arrive in a way that names no waiter), and the lot is bounded.
+(a dependency can arrive in a way that names no waiter), and the lot is bounded by count and
+by bytes: what a peer sends that never resolves cannot pin more memory than that.
 """
 
 from __future__ import annotations
@@ -13,16 +14,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from nodeapp._core.messages import Record
+from nodeapp.protocol_common import record_bytes
+
+# All parked records together. Honest parked records are chain links that came before their
+# prev (typically well under 4 KiB: 10,000 of them, the default count cap, take ~40 MiB); 64 MiB
+# leaves room for that plus some dozens of max-size (1 MiB) entries, and is all the memory
+# records that never resolve can hold (without it, 10,000 of 1 MiB: 10 GiB).
+PARKED_BYTES_MAX = 64 * 1024 * 1024
 
 
 class ParkingLot:
     """Parked records by action hash, and who waits for which dependency."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, bytes_max: int = PARKED_BYTES_MAX) -> None:
         self.capacity = capacity
+        self.bytes_max = bytes_max
         self._records: dict[bytes, Record] = {}
         self._waiting_on: dict[bytes, list[bytes]] = {}  # dependency -> parked action hashes
         self._released: dict[bytes, Record] = {}
+        self._bytes = 0  # of the records in _records and _released
 
     def __len__(self) -> int:
         return len(self._records)
@@ -30,12 +40,20 @@ class ParkingLot:
     def __contains__(self, action_hash: bytes) -> bool:
         return action_hash in self._records
 
+    @property
+    def bytes_held(self) -> int:
+        """Bytes held by the parked records (released ones not taken yet included)."""
+        return self._bytes
+
     def park(self, action_hash: bytes, record: Record, deps: Iterable[bytes]) -> bool:
-        """Keep ``record`` until one of ``deps`` arrives; False when the lot is full."""
+        """Keep ``record`` until one of ``deps`` arrives; False when the lot is full (by count
+        or by bytes)."""
         if action_hash not in self._records:
-            if len(self._records) >= self.capacity:
+            size = record_bytes(record)
+            if len(self._records) >= self.capacity or self._bytes + size > self.bytes_max:
                 return False
             self._records[action_hash] = record
+            self._bytes += size
         for dep in deps:
             waiters = self._waiting_on.setdefault(dep, [])
             if action_hash not in waiters:
@@ -44,8 +62,10 @@ class ParkingLot:
 
     def remove(self, action_hash: bytes) -> None:
         """Forget a record (stored or refused meanwhile)."""
-        self._records.pop(action_hash, None)
-        self._released.pop(action_hash, None)
+        for held in (self._records, self._released):
+            record = held.pop(action_hash, None)
+            if record is not None:
+                self._bytes -= record_bytes(record)
 
     def arrived(self, hashes: Iterable[bytes]) -> None:
         """These action or entry hashes are now held: release whoever waited for them."""
@@ -59,6 +79,7 @@ class ParkingLot:
         """Records whose dependency arrived, to judge again now."""
         released = list(self._released.values())
         self._released.clear()
+        self._bytes -= sum(record_bytes(r) for r in released)
         return released
 
     def take_all(self) -> list[Record]:
@@ -67,4 +88,5 @@ class ParkingLot:
         self._records.clear()
         self._released.clear()
         self._waiting_on.clear()
+        self._bytes = 0
         return records

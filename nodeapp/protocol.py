@@ -83,7 +83,12 @@ log = logging.getLogger("nodeapp.net")
 
 PLACEMENTS_CACHED_MAX = 16_384  # actions whose op placements are remembered
 CASCADE_ROUNDS_MAX = 64  # batches of released parked records judged after one receive
-
+# members named in one WELCOME whose genesis we ask for (the next digest names the others)
+GENESIS_GETS_PER_WELCOME = 64
+# addresses heard for agents not admitted yet, kept until their genesis arrives: 16 WELCOMEs'
+# worth of GETs, plenty for a join wave; beyond it the oldest hearsay goes (digests repeat it),
+# so a stranger's WELCOMEs cannot grow the map
+HEARD_ADDRESSES_MAX = 16 * GENESIS_GETS_PER_WELCOME
 
 
 @dataclass
@@ -125,6 +130,8 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
         self._genesis: tuple[Record, ...] = ()
         self.my_addrs: tuple[str, ...] = ()  # set by a transport that listens
         self.addresses: dict[bytes, tuple[str, ...]] = {}  # where members were heard to listen
+        # where agents we asked the genesis of were heard to listen, until they are admitted
+        self._heard_addresses: dict[bytes, tuple[str, ...]] = {}
         self._invite_uses: dict[bytes, set[bytes]] = {}  # invite key -> agents seen using it
         self._load_from_store()
 
@@ -328,6 +335,9 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
         if invite_key is not None:
             self._invite_uses.setdefault(invite_key[0], set()).add(peer)
         self.members.add(peer)
+        heard = self._heard_addresses.pop(peer, None)
+        if heard is not None:
+            self.addresses.setdefault(peer, heard)  # its own HELLO, if any, overwrites it
         self._refresh_ring()
         for action_hash in report.stored_hashes:
             found = self.conductor.store.get_action(action_hash)
@@ -349,14 +359,28 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
         return invite.key, invite
 
     def _on_welcome(self, peer: bytes, message: Welcome, now_us: int) -> list[Outgoing]:
-        for agent, addrs in zip(message.members, message.addrs, strict=False):
-            if addrs and agent != self.agent:
-                self.addresses.setdefault(agent, addrs)  # a member's own HELLO wins over hearsay
         candidates = [*message.members, peer]
         unknown = [a for a in dict.fromkeys(candidates)
                    if a not in self.members and a not in self.blocked]
+        asked = unknown[:GENESIS_GETS_PER_WELCOME]
+        self._note_addresses(message, set(asked))
         # ask the welcomer for the genesis of members we have not seen (their AVP proves them)
-        return [Outgoing(peer, Get(a)) for a in unknown[:64]]
+        return [Outgoing(peer, Get(a)) for a in asked]
+
+    def _note_addresses(self, message: Welcome, asked: set[bytes]) -> None:
+        """Remember the addresses a WELCOME lists: for members, and (bounded) for the agents
+        whose genesis we just asked for. Not the rest: a stranger can list made-up members by
+        the million."""
+        heard = self._heard_addresses
+        for agent, addrs in zip(message.members, message.addrs, strict=False):
+            if not addrs or agent == self.agent:
+                continue
+            if agent in self.members:
+                self.addresses.setdefault(agent, addrs)  # a member's own HELLO wins over hearsay
+            elif agent in asked and agent not in heard:
+                if len(heard) >= HEARD_ADDRESSES_MAX:
+                    heard.pop(next(iter(heard)))  # the oldest hearsay
+                heard[agent] = addrs
 
     def _on_get(self, peer: bytes, message: Get, now_us: int) -> list[Outgoing]:
         """A GET sent as a one-way message (a member's genesis, a missing dependency) is
@@ -498,7 +522,7 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
                 proof = (record, prev)  # seq, timestamp, closed_chain: judged with the prev
                 verdict = self.conductor.judge_proof(WARRANT_INVALID_OP, author, proof)
             if isinstance(verdict, Unresolved):  # the proof needs data we lack: wait for it
-                self._parking.park(action_hash, record, verdict.deps)
+                self._park(action_hash, record, verdict.deps)
                 missing.extend(verdict.deps)
             elif verdict:
                 out.extend(self._issue_warrant(WARRANT_INVALID_OP, proof, reason))
@@ -507,7 +531,7 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
         for action_hash, deps in report.unresolved:
             record = by_hash.get(action_hash)
             if record is not None:
-                self._parking.park(action_hash, record, deps)
+                self._park(action_hash, record, deps)
             missing.extend(deps)
         out.extend(self._ask_for_dependencies(missing, now_us))
         for held_hash, new_hash in report.forks:
@@ -517,6 +541,14 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
                                                (self._record(held[0]), by_hash[new_hash]),
                                                "two actions at one seq"))
         return out
+
+    def _park(self, action_hash: bytes, record: Record, deps: Sequence[bytes]) -> None:
+        """Park a record until ``deps`` arrive. Ingest reports a record Unresolved only once
+        its signature and every rule that needs no dependency have passed, so nothing forged
+        or oversize waits here; the lot is bounded by count and bytes all the same."""
+        if not self._parking.park(action_hash, record, deps):
+            log.debug("parking lot full (%d records, %d bytes): a record waits for the next "
+                      "sync", len(self._parking), self._parking.bytes_held)
 
     def _valid_prev(self, signed: SignedAction) -> Record | None:
         """The record ``signed`` names as its prev, when held here as valid."""

@@ -33,10 +33,33 @@ class ProtocolSettings:
     members_digest_every_ticks: int = 10
 
 
+# Record bytes in one outgoing frame. With a max-size record past this and a full frame of
+# wanted ids (50,000, ~0.5 MB) beside them, a frame stays well under FRAME_BYTES_MAX (8 MiB).
+FRAME_RECORD_BYTES_MAX = 2 * 1024 * 1024
+
+
+def record_bytes(record: Record) -> int:
+    """Bytes a record holds: its action, signature and entry."""
+    return len(record[0]) + len(record[1]) + len(record[2] or b"")
+
+
 def chunk_records(records: list[Record]) -> list[tuple[Record, ...]]:
-    """Records split into frame-sized groups."""
-    return [tuple(records[i:i + RECORDS_PER_FRAME_MAX])
-            for i in range(0, len(records), RECORDS_PER_FRAME_MAX)]
+    """Records in frame-sized groups: at most RECORDS_PER_FRAME_MAX records and, unless one
+    record alone is bigger, FRAME_RECORD_BYTES_MAX bytes each."""
+    frames: list[tuple[Record, ...]] = []
+    group: list[Record] = []
+    group_bytes = 0
+    for record in records:
+        size = record_bytes(record)
+        if group and (len(group) >= RECORDS_PER_FRAME_MAX
+                      or group_bytes + size > FRAME_RECORD_BYTES_MAX):
+            frames.append(tuple(group))
+            group, group_bytes = [], 0
+        group.append(record)
+        group_bytes += size
+    if group:
+        frames.append(tuple(group))
+    return frames
 
 
 def verify_detached(agent: bytes, message: bytes, signature: bytes) -> bool:

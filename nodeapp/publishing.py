@@ -12,6 +12,7 @@ A mixin of :class:`~nodeapp.protocol.NodeProtocol`. Rules:
 from __future__ import annotations
 
 import heapq
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,16 @@ from nodeapp._core.messages import (
 )
 from nodeapp._core.ops import OpPlacement, OpType
 from nodeapp.protocol_common import Outgoing, verify_detached
+
+log = logging.getLogger("nodeapp.net")
+
+# Doublings of the retry interval before the backoff stops growing: 2 ** 20 intervals is far
+# past any ``publish_backoff_max_us`` (30 s by default is under 2 ** 5 s), and the power stays
+# a small number however many attempts an op without receipts makes.
+BACKOFF_DOUBLINGS_MAX = 20
+# Our ops whose receipts stay in memory (``receipts``, which tests and benchmarks watch; the store
+# keeps every receipt): far more than are ever publishing at once, ~5 MB at most.
+RECEIPTED_OPS_MAX = 16_384
 
 
 @dataclass
@@ -92,7 +103,8 @@ class Publishing:
                 del self._publishing[key]
                 continue
             state.attempts += 1
-            backoff = min(self.settings.publish_retry_us * 2 ** (state.attempts - 1),
+            doublings = min(state.attempts - 1, BACKOFF_DOUBLINGS_MAX)
+            backoff = min(self.settings.publish_retry_us * 2 ** doublings,
                           self.settings.publish_backoff_max_us)
             state.next_try_us = now_us + backoff
             self._schedule_publish(key, state.next_try_us)
@@ -107,22 +119,33 @@ class Publishing:
         return out
 
     def _on_receipts(self, peer: bytes, message: Receipts, now_us: int) -> list[Outgoing]:
+        """Note receipts for the ops we are publishing; a receipt for any other op (one that
+        finished publishing, or that we never wrote) is dropped."""
         validator = message.validator
         if validator != peer or not verify_detached(
                 validator, receipts_signed_bytes(validator, message.items), message.signature):
+            log.info("dropped receipts from %s: not signed by the sender", peer.hex()[:12])
             return []
         kept = []
         for op, _verdict in message.items:
-            self.receipts.setdefault(op, set()).add(validator)
             state = self._publishing.get(op)
-            if state is not None:
-                kept.append((state.action_hash, int(state.op_type), validator))
-                state.receipted.add(validator)
-                if not self._pending_authorities(state) and len(self._ring) > 1:
-                    del self._publishing[op]
+            if state is None:
+                continue
+            self._note_receipt(op, validator)
+            kept.append((state.action_hash, int(state.op_type), validator))
+            state.receipted.add(validator)
+            if not self._pending_authorities(state) and len(self._ring) > 1:
+                del self._publishing[op]
         if kept:
             self.conductor.store.add_receipts(kept)
         return []
+
+    def _note_receipt(self, op: bytes, validator: bytes) -> None:
+        """Keep a receipt in :attr:`receipts`, forgetting the oldest op past the bound."""
+        receipts = self.receipts
+        if op not in receipts and len(receipts) >= RECEIPTED_OPS_MAX:
+            receipts.pop(next(iter(receipts)))
+        receipts.setdefault(op, set()).add(validator)
 
     def _pending_authorities(self, state: PublishState) -> list[bytes]:
         """Authorities of the op (as the ring is now) that have not receipted it, in ring
