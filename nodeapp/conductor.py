@@ -324,7 +324,7 @@ class Conductor:
             except SysValidationError as exc:
                 report.rejected.append((signed.hash, str(exc)))
                 continue
-            if waits:
+            if waits and prev_hash is not None:  # (waits implies it: said again for mypy)
                 report.unresolved.append((signed.hash, (prev_hash,)))
                 continue
             result = app_validate(ops, signed, entry, zomes, ctx)
