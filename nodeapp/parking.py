@@ -11,10 +11,13 @@ by bytes: what a peer sends that never resolves cannot pin more memory than that
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from nodeapp._core.messages import Record
 from nodeapp.protocol_common import record_bytes
+
+log = logging.getLogger("nodeapp.net")
 
 # All parked records together. Honest parked records are chain links that came before their
 # prev (typically well under 4 KiB: 10,000 of them, the default count cap, take ~40 MiB); 64 MiB
@@ -51,6 +54,8 @@ class ParkingLot:
         if action_hash not in self._records:
             size = record_bytes(record)
             if len(self._records) >= self.capacity or self._bytes + size > self.bytes_max:
+                log.debug("parking lot full (%d records, %d bytes): a record waits for the next "
+                          "sync", len(self._records), self._bytes)
                 return False
             self._records[action_hash] = record
             self._bytes += size

@@ -522,7 +522,7 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
                 proof = (record, prev)  # seq, timestamp, closed_chain: judged with the prev
                 verdict = self.conductor.judge_proof(WARRANT_INVALID_OP, author, proof)
             if isinstance(verdict, Unresolved):  # the proof needs data we lack: wait for it
-                self._park(action_hash, record, verdict.deps)
+                self._parking.park(action_hash, record, verdict.deps)
                 missing.extend(verdict.deps)
             elif verdict:
                 out.extend(self._issue_warrant(WARRANT_INVALID_OP, proof, reason))
@@ -531,7 +531,7 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
         for action_hash, deps in report.unresolved:
             record = by_hash.get(action_hash)
             if record is not None:
-                self._park(action_hash, record, deps)
+                self._parking.park(action_hash, record, deps)
             missing.extend(deps)
         out.extend(self._ask_for_dependencies(missing, now_us))
         for held_hash, new_hash in report.forks:
@@ -541,14 +541,6 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
                                                (self._record(held[0]), by_hash[new_hash]),
                                                "two actions at one seq"))
         return out
-
-    def _park(self, action_hash: bytes, record: Record, deps: Sequence[bytes]) -> None:
-        """Park a record until ``deps`` arrive. Ingest reports a record Unresolved only once
-        its signature and every rule that needs no dependency have passed, so nothing forged
-        or oversize waits here; the lot is bounded by count and bytes all the same."""
-        if not self._parking.park(action_hash, record, deps):
-            log.debug("parking lot full (%d records, %d bytes): a record waits for the next "
-                      "sync", len(self._parking), self._parking.bytes_held)
 
     def _valid_prev(self, signed: SignedAction) -> Record | None:
         """The record ``signed`` names as its prev, when held here as valid."""

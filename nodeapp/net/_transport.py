@@ -51,7 +51,6 @@ from libp2p.network.config import RetryConfig
 from libp2p.network.stream.exceptions import StreamEOF, StreamError
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
-from libp2p.protocol_muxer.exceptions import MultiselectClientError
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
@@ -71,6 +70,7 @@ from nodeapp.net._errors import (
     UnsupportedProtocol,
 )
 from nodeapp.net._frames import FRAME_BYTES_LIMIT, check_limit, encode_frame, read_frame
+from nodeapp.net._negotiation import refused_protocol
 from nodeapp.net._ports import refuse_taken_ports
 from nodeapp.net.interface import Connection, Handler, MessageHandler, Transport
 
@@ -121,15 +121,6 @@ def _log_serve_failure(exc: Exception, what: str, protocol: str, peer: str) -> N
         log.warning("handler for %s failed on a %s from %s: %r", protocol, what, peer, exc)
         log.debug("traceback of the failed %s handler", protocol, exc_info=exc)
 
-
-def refused_protocol(error: BaseException | None) -> bool:
-    """Whether a failed stream open means the peer answered that it does not serve the
-    protocol. py-libp2p 0.8.1 raises MultiselectClientError for that, but also for a stream
-    that broke or timed out during the negotiation (a peer shutting down): only a refusal has
-    no cause and says so. A broken stream taken for a refusal would make a node fall back to
-    an older protocol with a peer that serves the current one."""
-    return (isinstance(error, MultiselectClientError) and error.__cause__ is None
-            and str(error).startswith("protocols not supported"))
 
 async def _close_quietly(stream: INetStream, *, reset: bool) -> None:
     """Close or reset ``stream`` even inside a cancelled scope; errors here mean the stream

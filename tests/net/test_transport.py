@@ -16,7 +16,7 @@ import pytest
 import trio
 from leaks import resources
 from libp2p import new_host
-from libp2p.abc import IHost, IMultiselectCommunicator
+from libp2p.abc import IHost
 from libp2p.crypto.ed25519 import create_new_key_pair as ed25519_key_pair
 from libp2p.crypto.serialization import deserialize_public_key
 from libp2p.crypto.x25519 import create_new_key_pair as x25519_key_pair
@@ -27,11 +27,6 @@ from libp2p.identity.identify.pb.identify_pb2 import Identify
 from libp2p.network.exceptions import SwarmException
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
-from libp2p.protocol_muxer.exceptions import (
-    MultiselectClientError,
-    MultiselectCommunicatorError,
-)
-from libp2p.protocol_muxer.multiselect_client import MultiselectClient
 from libp2p.security.insecure.transport import PLAINTEXT_PROTOCOL_ID, InsecureTransport
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
@@ -57,7 +52,6 @@ from nodeapp.net import (
     encode_frame,
     open_host,
 )
-from nodeapp.net._transport import refused_protocol
 
 LOCAL = ["/ip4/127.0.0.1/tcp/0"]
 ECHO = "/nodeapp-test/echo/1"
@@ -598,35 +592,3 @@ async def test_message_streams_leak_nothing_when_hosts_close() -> None:
                     await trio.sleep(0.01)
             assert resources() == before, f"cycle {n}"
 
-
-class ScriptedCommunicator(IMultiselectCommunicator):
-    """The far end of a stream negotiation, as a script: each read gives the next answer, or
-    fails as a stream that broke (a peer shutting down) does."""
-
-    def __init__(self, answers: list[str | None]) -> None:
-        self.answers = answers
-
-    async def write(self, msg_str: str) -> None:
-        pass
-
-    async def read(self) -> str:
-        answer = self.answers.pop(0)
-        if answer is None:
-            raise MultiselectCommunicatorError("stream closed")
-        return answer
-
-
-@pytest.mark.parametrize("answers, refused", [
-    (["/multistream/1.0.0", "na"], True),  # the peer does not serve it
-    (["/multistream/1.0.0", None], False),  # the stream broke while asking for it
-    ([None], False),  # ... or before the handshake
-    (["/multistream/1.0.0", "/other/1"], False),  # garbled answer
-])
-async def test_only_a_peer_that_answers_na_refuses_a_protocol(answers: list[str | None],
-                                                              refused: bool) -> None:
-    """py-libp2p's negotiation raises one error type for all of these; a broken stream taken
-    for a refusal made a node fall back to the old protocol with a peer going down."""
-    with pytest.raises(MultiselectClientError) as failed:
-        await MultiselectClient().select_one_of([TProtocol("/nodeapp/x/2.0.0")],
-                                                ScriptedCommunicator(answers))
-    assert refused_protocol(failed.value) is refused
