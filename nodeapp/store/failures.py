@@ -14,5 +14,10 @@ def store_failure(exc: sqlite3.DatabaseError) -> StorageError:
     The transaction it happened in is rolled back either way, so nothing is half-written."""
     if isinstance(exc, sqlite3.OperationalError):
         return StoreUnavailable(f"the node store could not be used: {exc}")
-    return StoreCorrupted(f"the node store is damaged ({exc}); nothing was changed. Restore "
+    return store_damaged(str(exc))
+
+
+def store_damaged(detail: str) -> StoreCorrupted:
+    """The error for damage found in the store, with what to do about it."""
+    return StoreCorrupted(f"the node store is damaged ({detail}); nothing was changed. Restore "
                           "node.db from a backup, or make a new home and join the network again")

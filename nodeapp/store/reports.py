@@ -14,9 +14,9 @@ import numpy as np
 from nodeapp._core.actions import ActionKind
 from nodeapp._core.ops import OpType
 from nodeapp.errors import StoreCorrupted
+from nodeapp.store.failures import store_damaged
 
 HASH_BYTES = 32
-_REPAIR = "Restore node.db from a backup, or make a new home and join the network again"
 
 # What audit_columns reads of each action row, in the order of its SELECT: (column, the SQL test
 # of a damaged value, what a sound value is). A NULL prev is a chain's first action (and reads
@@ -40,8 +40,7 @@ _DAMAGE_CENSUS = "SELECT " + ", ".join(
 
 
 def _damaged(problems: list[str]) -> StoreCorrupted:
-    return StoreCorrupted(f"the node store is damaged ({'; '.join(problems)}); nothing was "
-                          f"changed. {_REPAIR}")
+    return store_damaged("; ".join(problems))
 
 
 def _plural(count: int, one: str) -> str:
