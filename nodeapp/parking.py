@@ -6,7 +6,10 @@ when a record with one of those hashes (or writing one of those entries) is stor
 dependents are released and judged again at once, so a chain that arrived backwards resolves
 in a cascade instead of waiting for timers. Everything parked is also retried now and then
 (a dependency can arrive in a way that names no waiter), and the lot is bounded by count and
-by bytes: what a peer sends that never resolves cannot pin more memory than that.
+by bytes: what a peer sends that never resolves cannot pin more memory than that. A record still
+waiting after ``ttl_us`` is dropped at a retry, so such records cannot hold the lot (and the
+dependencies asked for on their behalf) for good either; if it is ever wanted, a sync brings it
+again.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class ParkingLot:
         self._records: dict[bytes, Record] = {}
         self._waiting_on: dict[bytes, list[bytes]] = {}  # dependency -> parked action hashes
         self._released: dict[bytes, Record] = {}
+        self._since: dict[bytes, int] = {}  # action hash -> when first parked (kept by retries)
         self._bytes = 0  # of the records in _records and _released
 
     def __len__(self) -> int:
@@ -48,7 +52,12 @@ class ParkingLot:
         """Bytes held by the parked records (released ones not taken yet included)."""
         return self._bytes
 
-    def park(self, action_hash: bytes, record: Record, deps: Iterable[bytes]) -> bool:
+    def waits_for(self, dependency: bytes) -> bool:
+        """Whether a parked record waits for this action or entry hash."""
+        return dependency in self._waiting_on
+
+    def park(self, action_hash: bytes, record: Record, deps: Iterable[bytes],
+             now_us: int) -> bool:
         """Keep ``record`` until one of ``deps`` arrives; False when the lot is full (by count
         or by bytes)."""
         if action_hash not in self._records:
@@ -58,6 +67,7 @@ class ParkingLot:
                           "sync", len(self._records), self._bytes)
                 return False
             self._records[action_hash] = record
+            self._since.setdefault(action_hash, now_us)
             self._bytes += size
         for dep in deps:
             waiters = self._waiting_on.setdefault(dep, [])
@@ -67,6 +77,7 @@ class ParkingLot:
 
     def remove(self, action_hash: bytes) -> None:
         """Forget a record (stored or refused meanwhile)."""
+        self._since.pop(action_hash, None)
         for held in (self._records, self._released):
             record = held.pop(action_hash, None)
             if record is not None:
@@ -87,9 +98,23 @@ class ParkingLot:
         self._bytes -= sum(record_bytes(r) for r in released)
         return released
 
-    def take_all(self) -> list[Record]:
-        """Every parked record, for a periodic retry (they park again if still waiting)."""
-        records = [*self._released.values(), *self._records.values()]
+    def take_all(self, now_us: int, ttl_us: int) -> list[Record]:
+        """Every parked record, for a periodic retry (they park again if still waiting),
+        except those first parked ``ttl_us`` or more ago: they are dropped."""
+        records: list[Record] = []
+        since: dict[bytes, int] = {}
+        for held in (self._released, self._records):
+            for action_hash, record in held.items():
+                parked_at = self._since.get(action_hash, now_us)
+                if now_us - parked_at < ttl_us:
+                    records.append(record)
+                    since[action_hash] = parked_at
+        if len(records) < len(self._records) + len(self._released):
+            log.info("dropped %d parked records that waited %d s for a dependency",
+                     len(self._records) + len(self._released) - len(records), ttl_us // 10**6)
+        # only the records handed out keep their first-parked time: one that parks again
+        # keeps its age, and the entry of one that does not park again goes here
+        self._since = since
         self._records.clear()
         self._released.clear()
         self._waiting_on.clear()

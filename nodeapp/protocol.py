@@ -71,6 +71,7 @@ from nodeapp._core.ops import (
 from nodeapp._core.reconcile import op_id
 from nodeapp.anti_entropy import AntiEntropy
 from nodeapp.conductor import Conductor, IngestReport
+from nodeapp.dependencies import Dependencies
 from nodeapp.errors import MalformedData, ValidationError
 from nodeapp.parking import ParkingLot
 from nodeapp.protocol_common import Outgoing, ProtocolSettings
@@ -92,7 +93,7 @@ HEARD_ADDRESSES_MAX = 16 * GENESIS_GETS_PER_WELCOME
 
 
 @dataclass
-class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
+class NodeProtocol(AntiEntropy, Warrants, Dependencies, Queries, Publishing):
     """The network behaviour of one node."""
 
     conductor: Conductor
@@ -116,7 +117,6 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
         self._warrants_pending: dict[bytes, tuple[bytes, Warrant]] = {}
         self._next_parked_retry_us = 0
         self._placement_cache: dict[bytes, tuple[OpPlacement, ...]] = {}
-        # missing dependencies of parked records (action or entry hash) -> when last asked
         self._wanted: dict[bytes, int] = {}
         self._held: dict[int, tuple[int, bytes]] = {}  # op id -> (location, action hash)
         self._held_arrays: tuple[np.ndarray, np.ndarray] | None = None
@@ -198,18 +198,6 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
         return tuple(t for t, _key, location in self._placements(signed)
                      if ring.is_authority(agent, location))
 
-    def _held_or_wanted(self, signed: SignedAction) -> tuple[OpType, ...]:
-        """The ops of an action this node keeps: those it is an authority for, and the record
-        itself when a parked record waits for it (a dependency is validated like any record
-        before anything relies on it)."""
-        held = self.held_op_types(signed)
-        if not self._wanted or OpType.STORE_RECORD in held:
-            return held
-        entry_hash = signed.action.entry_hash_or_none
-        if signed.hash in self._wanted or (entry_hash is not None and entry_hash in self._wanted):
-            return (OpType.STORE_RECORD, *held)  # with the entry, even if held without it
-        return held
-
     def held_op_ids(self) -> set[int]:
         """Ids of every op held (for tests and invariants)."""
         return set(self._held)
@@ -246,12 +234,7 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
         """Periodic work: publish retries, parked validations, one sync round."""
         self._ticks += 1
         out = self._due_publishes(now_us)
-        if (len(self._parking) or self._warrants_pending) and (
-                now_us >= self._next_parked_retry_us):
-            self._next_parked_retry_us = now_us + self.settings.parked_retry_us
-            out.extend(self._accept(self.agent, self._parking.take_all(), now_us,
-                                    receipts_to_author=True))
-            out.extend(self._retry_pending_warrants(now_us))
+        out.extend(self._retry_waiting(now_us))
         if now_us >= self._next_sync_us:
             self._next_sync_us = now_us + self.settings.sync_interval_us
             out.extend(self._start_sync(rng))
@@ -507,11 +490,11 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
                 out.append(Outgoing(author, self._receipts(tuple(items[i:i + IDS_PER_FRAME_MAX]))))
         out.extend(self._forward_activity(report, by_hash, sender))
         missing: list[bytes] = []
-        for action_hash, reason in report.rejected:
-            record = by_hash.get(action_hash) if action_hash else None
-            if record is None:
+        for rejected_hash, reason in report.rejected:
+            record = by_hash.get(rejected_hash) if rejected_hash else None
+            if rejected_hash is None or record is None:
                 continue
-            self._parking.remove(action_hash)
+            self._parking.remove(rejected_hash)
             signed = signed_action_from_parts(record[0], record[1])
             author = signed.action.author
             # only an authentic record convicts its author: a forged signature proves nothing
@@ -522,17 +505,18 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
                 proof = (record, prev)  # seq, timestamp, closed_chain: judged with the prev
                 verdict = self.conductor.judge_proof(WARRANT_INVALID_OP, author, proof)
             if isinstance(verdict, Unresolved):  # the proof needs data we lack: wait for it
-                self._parking.park(action_hash, record, verdict.deps)
-                missing.extend(verdict.deps)
+                if self._parking.park(rejected_hash, record, verdict.deps, now_us):
+                    missing.extend(verdict.deps)
             elif verdict:
                 out.extend(self._issue_warrant(WARRANT_INVALID_OP, proof, reason))
             else:
                 log.info("dropped a record that is invalid but convicts nobody: %s", reason)
         for action_hash, deps in report.unresolved:
             record = by_hash.get(action_hash)
-            if record is not None:
-                self._parking.park(action_hash, record, deps)
-            missing.extend(deps)
+            # a dependency is asked for only on behalf of a record that waits for it: once
+            # the lot is full, a peer's records cannot fill the wanted list instead
+            if record is not None and self._parking.park(action_hash, record, deps, now_us):
+                missing.extend(deps)
         out.extend(self._ask_for_dependencies(missing, now_us))
         for held_hash, new_hash in report.forks:
             held = store.get_action(held_hash)
@@ -546,23 +530,6 @@ class NodeProtocol(AntiEntropy, Warrants, Queries, Publishing):
         """The record ``signed`` names as its prev, when held here as valid."""
         prev = None if signed.action.prev is None else self._valid(signed.action.prev)
         return None if prev is None else self._record(prev)
-
-    def _ask_for_dependencies(self, deps: Sequence[bytes], now_us: int) -> list[Outgoing]:
-        """GET what validation waits for from its authorities: each dependency at most once
-        per ``dependency_retry_us``, at most ``dependency_gets_max`` at a time."""
-        out = []
-        asks = 0
-        for dep in dict.fromkeys(deps):
-            asked = self._wanted.get(dep)
-            if asks >= self.settings.dependency_gets_max or (
-                    asked is not None and now_us - asked < self.settings.dependency_retry_us
-            ) or (asked is None and len(self._wanted) >= self.settings.parked_max):
-                continue
-            asks += 1
-            self._wanted[dep] = now_us
-            holders = [a for a in self._ring.authorities(location_of(dep)) if a != self.agent]
-            out.extend(Outgoing(holder, Get(dep)) for holder in holders[:2])
-        return out
 
     def _forward_activity(self, report: IngestReport, by_hash: dict[bytes, Record],
                           sender: bytes | None = None) -> list[Outgoing]:

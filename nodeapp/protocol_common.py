@@ -28,6 +28,7 @@ class ProtocolSettings:
     neighbours_max: int = 8
     parked_max: int = 10_000
     parked_retry_us: int = 2_000_000  # every parked record is judged again this often
+    parked_ttl_us: int = 600_000_000  # a record still waiting after this is dropped
     dependency_retry_us: int = 2_000_000  # ask again for a missing dependency after this
     dependency_gets_max: int = 64  # GETs for missing dependencies per batch received
     members_digest_every_ticks: int = 10

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nodeapp._core.actions import signed_action_from_parts
 from nodeapp._core.canonical import encode_flat
@@ -48,8 +48,9 @@ class Warrants:
     def _refresh_ring(self) -> None:
         raise NotImplementedError
 
-    def _ask_for_dependencies(self, deps: Sequence[bytes], now_us: int) -> list[Outgoing]:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # a stub at run time would hide Dependencies' method (it comes later)
+        def _ask_for_dependencies(self, deps: Sequence[bytes], now_us: int
+                                  ) -> list[Outgoing]: ...
 
     def _issue_warrant(self, kind: int, proof: tuple[Record, ...], reason: str
                        ) -> list[Outgoing]:
