@@ -43,7 +43,7 @@ from nodeapp.kernels.cbor_items import check_item_budget
 from nodeapp.net import Host
 from nodeapp.network_view import NetworkReadsNeeded, NetworkView
 from nodeapp.protocol import NodeProtocol
-from nodeapp.queries import ACTIVITY_PER_FRAME_MAX
+from nodeapp.queries import next_activity_start
 
 log = logging.getLogger("nodeapp.runtime")
 
@@ -223,13 +223,15 @@ class NetworkReads:
         async with limiter:
             for holder in holders[:QUERY_HOLDERS_MAX]:
                 pages: list[Record] = []
+                start: int | None = 0
                 for _page in range(ACTIVITY_PAGES_MAX):
-                    answer = await self._ask(holder, GetActivity(agent, len(pages)))
+                    if start is None:
+                        break
+                    answer = await self._ask(holder, GetActivity(agent, start))
                     if not isinstance(answer, Got):
                         break
                     pages.extend(answer.records)
-                    if len(answer.records) < ACTIVITY_PER_FRAME_MAX:
-                        break
+                    start = next_activity_start(answer.records, start)
                 if pages:
                     out.extend(pages)
                     return

@@ -10,8 +10,9 @@ Rules:
   the Delete records held for it (so the reader knows it was deleted); of an entry hash, the
   first record held that wrote it. Nothing held: an empty GOT.
 * GET_LINKS answers the live CreateLink records from a base; GET_ACTIVITY an agent's actions
-  from a seq on, at most ``ACTIVITY_PER_FRAME_MAX`` per answer (the reader asks again from
-  where the answer ended).
+  from a seq on, at most ``ACTIVITY_PER_FRAME_MAX`` actions and ``ACTIVITY_BYTES_MAX`` bytes
+  per answer, cut only between seqs. The reader asks again after the last seq it got until a
+  page was not cut (:func:`next_activity_start`).
 * CALL runs a function its zome opened to peers (``@COORDINATOR.remote``) with the asker as
   caller; such a call cannot write. The output goes back as canonical CBOR.
 """
@@ -19,10 +20,12 @@ Rules:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
-from nodeapp._core.actions import SignedAction
+from nodeapp._core.actions import SignedAction, decode_action
 from nodeapp._core.canonical import decode_shallow, encode
+from nodeapp._core.limits import ACTION_BYTES_MAX
 from nodeapp._core.messages import (
     RECORDS_PER_FRAME_MAX,
     Call,
@@ -36,11 +39,33 @@ from nodeapp._core.messages import (
     Refused,
 )
 from nodeapp.errors import MalformedData, NodeError
+from nodeapp.protocol_common import FRAME_RECORD_BYTES_MAX, record_bytes
 from nodeapp.store import Status
 
 log = logging.getLogger("nodeapp.net")
 
 ACTIVITY_PER_FRAME_MAX = 1_000
+# Bytes of actions in one GET_ACTIVITY answer, as in any frame of records. Honest actions are at
+# most ~1.3 KiB (a link with a 1 KiB tag; only the AgentValidationPkg can hold 8 KiB), so a page
+# of them is cut by count; 1,000 of the largest size allowed (16 KiB) would not fit a frame.
+ACTIVITY_BYTES_MAX = FRAME_RECORD_BYTES_MAX
+_SIGNED_ACTION_BYTES_MAX = ACTION_BYTES_MAX + 64  # with its signature
+
+
+def next_activity_start(page: Sequence[Record], start_seq: int) -> int | None:
+    """The seq to ask a GET_ACTIVITY from after the answer ``page`` to one from ``start_seq``,
+    or None when the chain has been read: the page was cut neither by count nor by bytes (one
+    more action of any size would have fitted), or it is empty, or it does not go forward."""
+    if len(page) < ACTIVITY_PER_FRAME_MAX and (
+            sum(record_bytes(r) for r in page) + _SIGNED_ACTION_BYTES_MAX <= ACTIVITY_BYTES_MAX):
+        return None
+    try:
+        last = decode_action(page[-1][0]).seq
+    except MalformedData:
+        return None  # ingest refuses the page; nothing after it is worth asking for
+    # after the last seq sent, not after as many actions as were sent: a holder may lack an
+    # action, or hold one that is not valid, and a fork puts two actions at one seq
+    return last + 1 if last >= start_seq else None
 CALL_PAYLOAD_BYTES_MAX = 1024 * 1024
 ERROR_BYTES_MAX = 4096
 
@@ -99,11 +124,26 @@ class Queries:
         return records
 
     def _activity_records(self, agent: bytes, start_seq: int) -> list[Record]:
-        end = start_seq + ACTIVITY_PER_FRAME_MAX - 1
-        return [(s.action_bytes, s.signature, None)
-                for s, status in self.conductor.store.chain(agent, start_seq=start_seq,
-                                                            end_seq=end)
-                if status == Status.VALID]
+        """The valid actions of ``agent`` from ``start_seq`` on, one page: cut by count or by
+        bytes, and only between two seqs, since the reader goes on after the last seq it got
+        (a fork's second action at that seq would be lost). Only a pathological fork (more
+        actions at one seq than fit a frame) is cut inside its seq."""
+        records: list[Record] = []
+        size = 0
+        last_seq = -1
+        for s, status in self.conductor.store.chain(agent, start_seq=start_seq):
+            if status != Status.VALID:
+                continue
+            record = (s.action_bytes, s.signature, None)
+            n = record_bytes(record)
+            if (len(records) >= ACTIVITY_PER_FRAME_MAX or size + n > ACTIVITY_BYTES_MAX) and (
+                    s.action.seq != last_seq or len(records) >= RECORDS_PER_FRAME_MAX
+                    or size + n > 2 * ACTIVITY_BYTES_MAX):
+                break
+            records.append(record)
+            size += n
+            last_seq = s.action.seq
+        return records
 
     def _call(self, peer: bytes, call: Call) -> Called:
         try:
