@@ -30,8 +30,9 @@ from nodeapp._core.messages import (
     SyncOffer,
     SyncReply,
 )
-from nodeapp._core.reconcile import CELLS_MIN, build_iblt, iblt_from_bytes, next_size, peel
+from nodeapp._core.reconcile import CELLS_MIN, build_iblt, iblt_from_bytes, next_size
 from nodeapp.errors import MalformedData
+from nodeapp.kernels.iblt_peel import peel
 from nodeapp.protocol_common import Outgoing, chunk_records, record_bytes
 from nodeapp.store import Status
 

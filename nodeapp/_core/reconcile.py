@@ -28,7 +28,7 @@ CELLS_MAX = 3 * 2**16
 GROWTH = 4
 _CELL_BYTES = 20  # int32 count, uint64 key xor, uint64 check xor
 _M64 = (1 << 64) - 1
-_SALTS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5)
+SALTS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5)
 
 
 def op_id(op_hash: bytes) -> int:
@@ -96,7 +96,7 @@ def iblt_from_bytes(data: bytes, seed: int) -> Iblt:
 
 def _indices(ids: np.ndarray, part: int, seed: int) -> list[np.ndarray]:
     salted = ids ^ np.uint64(seed & _M64)
-    return [(_mix_array(salted ^ np.uint64(_SALTS[i])) % np.uint64(part)).astype(np.int64)
+    return [(_mix_array(salted ^ np.uint64(SALTS[i])) % np.uint64(part)).astype(np.int64)
             + i * part for i in range(3)]
 
 
@@ -108,7 +108,7 @@ def build_iblt(ids: np.ndarray, cells: int, seed: int) -> Iblt:
     count = np.zeros(cells, dtype=np.int32)
     keys = np.zeros(cells, dtype=np.uint64)
     checks = np.zeros(cells, dtype=np.uint64)
-    check_values = _mix_array(ids ^ np.uint64(_SALTS[3]))
+    check_values = _mix_array(ids ^ np.uint64(SALTS[3]))
     for index in _indices(ids, part, seed):
         np.add.at(count, index, 1)
         np.bitwise_xor.at(keys, index, ids)
@@ -124,7 +124,7 @@ def peel(diff: Iblt) -> tuple[set[int], set[int]] | None:
     part = diff.cells // 3
     mine: set[int] = set()
     theirs: set[int] = set()
-    salt3 = _SALTS[3]
+    salt3 = SALTS[3]
     pending = [i for i in range(diff.cells) if count[i] in (1, -1)]
     steps = 0
     while pending:
@@ -142,7 +142,7 @@ def peel(diff: Iblt) -> tuple[set[int], set[int]] | None:
         check = _mix(key ^ salt3)
         salted = key ^ (diff.seed & _M64)
         for table in range(3):
-            j = _mix(salted ^ _SALTS[table]) % part + table * part
+            j = _mix(salted ^ SALTS[table]) % part + table * part
             count[j] -= sign
             keys[j] ^= key
             checks[j] ^= check
