@@ -3,15 +3,16 @@
 A mixin of :class:`~nodeapp.protocol.NodeProtocol`. Rules:
 * A received record whose validation is Unresolved is parked (:mod:`nodeapp.parking`) and what
   it waits for is asked of that hash's authorities (GET), each dependency at most once per
-  ``dependency_retry_us``. A dependency is asked for only on behalf of a record that could be
-  parked, so a full lot also bounds what is asked for.
+  ``dependency_retry_us``, those asked longest ago first. A dependency is asked for only on
+  behalf of a record that could be parked, so a full lot also bounds what is asked for.
 * A wanted dependency is kept when it arrives even if this node is no authority for it: it is
   validated like any record before anything relies on it.
-* Every ``parked_retry_us`` all parked records are judged again (a dependency can arrive in a
-  way that names no waiter) and pending warrants too; records parked ``parked_ttl_us`` ago are
-  dropped, and then so are the dependencies nothing waits for any more. Without that, records
-  that never resolve would hold the lot and the wanted list for good, and the node would stop
-  asking for what honest records wait for.
+* A parked record is judged again (a dependency can arrive in a way that names no waiter)
+  after ``parked_retry_us``, then after twice as long each time up to ``parked_retry_max_us``;
+  pending warrants are judged again every ``parked_retry_us``. Records and pending warrants
+  first seen ``parked_ttl_us`` ago are dropped, and then so are the dependencies nothing waits
+  for any more. Without that, what never resolves would hold the lot, the wanted list and the
+  CPU for good, and the node would stop asking for what honest records wait for.
 """
 
 from __future__ import annotations
@@ -62,13 +63,21 @@ class Dependencies:
             return (OpType.STORE_RECORD, *held)  # with the entry, even if held without it
         return held
 
+    def _park(self, action_hash: bytes, record: Record, deps: Sequence[bytes],
+              now_us: int) -> bool:
+        """Park a record that waits for ``deps``; False when the lot is full."""
+        return self._parking.park(action_hash, record, deps, now_us,
+                                  self.settings.parked_retry_us)
+
     def _ask_for_dependencies(self, deps: Sequence[bytes], now_us: int) -> list[Outgoing]:
         """GET what validation waits for from its authorities: each dependency at most once
-        per ``dependency_retry_us``, at most ``dependency_gets_max`` at a time."""
+        per ``dependency_retry_us``, at most ``dependency_gets_max`` at a time, those never
+        asked for first, then those asked longest ago (the same few cannot take every turn)."""
         out: list[Outgoing] = []
         asks = 0
-        for dep in dict.fromkeys(deps):
-            asked = self._wanted.get(dep)
+        wanted = self._wanted
+        for dep in sorted(dict.fromkeys(deps), key=lambda d: wanted.get(d, -1)):
+            asked = wanted.get(dep)
             if asks >= self.settings.dependency_gets_max or (
                     asked is not None and now_us - asked < self.settings.dependency_retry_us
             ) or (asked is None and len(self._wanted) >= self.settings.parked_max):
@@ -80,14 +89,17 @@ class Dependencies:
         return out
 
     def _retry_waiting(self, now_us: int) -> list[Outgoing]:
-        """Once per ``parked_retry_us``: judge the parked records and pending warrants again,
-        drop the records parked too long ago and the dependencies nothing waits for."""
+        """Once per ``parked_retry_us``: judge again the parked records that are due and the
+        pending warrants; drop those first seen too long ago and the dependencies nothing
+        waits for."""
         if not (len(self._parking) or self._warrants_pending or self._wanted) or (
                 now_us < self._next_parked_retry_us):
             return []
-        self._next_parked_retry_us = now_us + self.settings.parked_retry_us
-        parked = self._parking.take_all(now_us, self.settings.parked_ttl_us)
-        out = self._accept(self.agent, parked, now_us, receipts_to_author=True)
+        settings = self.settings
+        self._next_parked_retry_us = now_us + settings.parked_retry_us
+        due = self._parking.take_due(now_us, settings.parked_retry_us,
+                                     settings.parked_retry_max_us, settings.parked_ttl_us)
+        out = self._accept(self.agent, due, now_us, receipts_to_author=True)
         out.extend(self._retry_pending_warrants(now_us))
         # a pending warrant has just asked again for what it still needs, if anything
         recent = now_us - self.settings.dependency_retry_us

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
+from functools import partial
 from typing import Any
 
 import trio
@@ -43,7 +45,8 @@ from nodeapp.kernels.cbor_items import check_item_budget
 from nodeapp.net import Host
 from nodeapp.network_view import NetworkReadsNeeded, NetworkView
 from nodeapp.protocol import NodeProtocol
-from nodeapp.queries import next_activity_start
+from nodeapp.protocol_common import record_bytes
+from nodeapp.queries import ACTIVITY_PAGE_BYTES_MAX, next_activity_start
 
 log = logging.getLogger("nodeapp.runtime")
 
@@ -52,11 +55,39 @@ QUERY_HOLDERS_MAX = 3  # authorities asked in turn until one has the answer
 QUERIES_AT_ONCE = 16
 CALL_ROUNDS_MAX = 6  # runs of one zome call, each after fetching what the last one missed
 ACTIVITY_PAGES_MAX = 100
+# An agent's activity read from one holder: 100,000 typical actions (~300 bytes) fit.
+ACTIVITY_READ_BYTES_MAX = 32 * 1024 * 1024
 
 
 def query_protocol_id_for(dna_hash: bytes) -> str:
     """The request/answer stream protocol of a network's queries."""
     return f"/nodeapp/{dna_hash.hex()[:16]}/query/1.0.0"
+
+
+async def read_activity(ask: Callable[[Message], Awaitable[Message | None]], agent: bytes
+                        ) -> list[Record]:
+    """``agent``'s activity as one holder answers it (``ask`` sends it one query), a page at a
+    time (:func:`~nodeapp.queries.next_activity_start`). At most ``ACTIVITY_PAGES_MAX`` pages
+    and ``ACTIVITY_READ_BYTES_MAX`` bytes are kept, and a page bigger than any honest holder
+    sends ends the read: a holder cannot make a reader keep more than that."""
+    records: list[Record] = []
+    size = 0
+    start: int | None = 0
+    for _page in range(ACTIVITY_PAGES_MAX):
+        if start is None:
+            break
+        answer = await ask(GetActivity(agent, start))
+        if not isinstance(answer, Got):
+            break
+        page_bytes = sum(record_bytes(r) for r in answer.records)
+        if page_bytes > ACTIVITY_PAGE_BYTES_MAX or size + page_bytes > ACTIVITY_READ_BYTES_MAX:
+            log.info("an activity page of %d bytes goes past what a read keeps: the read ends "
+                     "at seq %d", page_bytes, start)
+            break
+        records.extend(answer.records)
+        size += page_bytes
+        start = next_activity_start(answer.records, start)
+    return records
 
 
 def decode_peer_message(dna_hash: bytes, frame: bytes) -> Message:
@@ -222,16 +253,7 @@ class NetworkReads:
                    if a != self.agent]
         async with limiter:
             for holder in holders[:QUERY_HOLDERS_MAX]:
-                pages: list[Record] = []
-                start: int | None = 0
-                for _page in range(ACTIVITY_PAGES_MAX):
-                    if start is None:
-                        break
-                    answer = await self._ask(holder, GetActivity(agent, start))
-                    if not isinstance(answer, Got):
-                        break
-                    pages.extend(answer.records)
-                    start = next_activity_start(answer.records, start)
+                pages = await read_activity(partial(self._ask, holder), agent)
                 if pages:
                     out.extend(pages)
                     return

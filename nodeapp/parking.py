@@ -4,18 +4,18 @@ Records arrive in any order: sync sends a region's records, not a chain's, and a
 lost. A record whose validation is Unresolved is parked here under the hashes it waits for;
 when a record with one of those hashes (or writing one of those entries) is stored, its
 dependents are released and judged again at once, so a chain that arrived backwards resolves
-in a cascade instead of waiting for timers. Everything parked is also retried now and then
-(a dependency can arrive in a way that names no waiter), and the lot is bounded by count and
-by bytes: what a peer sends that never resolves cannot pin more memory than that. A record still
-waiting after ``ttl_us`` is dropped at a retry, so such records cannot hold the lot (and the
-dependencies asked for on their behalf) for good either; if it is ever wanted, a sync brings it
-again.
+in a cascade instead of waiting for timers. Each parked record is also judged again now and
+then (a dependency can arrive in a way that names no waiter), with a doubling interval, so a
+full lot of records that never resolve costs little CPU; and one still waiting after the TTL
+is dropped (a sync brings it again if it is ever wanted). The lot is bounded by count and by
+bytes: what a peer sends that never resolves cannot pin more memory than that.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from nodeapp._core.messages import Record
 from nodeapp.protocol_common import record_bytes
@@ -29,23 +29,39 @@ log = logging.getLogger("nodeapp.net")
 PARKED_BYTES_MAX = 64 * 1024 * 1024
 
 
+@dataclass
+class _Parked:
+    record: Record
+    size: int
+    since_us: int  # when first parked: the TTL counts from here
+    next_retry_us: int
+    retries: int = 0
+    deps: list[bytes] = field(default_factory=list)
+
+
+# doublings of the retry interval before it stops growing (a bound on the shift, whatever the
+# settings say)
+_RETRY_DOUBLINGS_MAX = 20
+
+
 class ParkingLot:
     """Parked records by action hash, and who waits for which dependency."""
 
     def __init__(self, capacity: int, bytes_max: int = PARKED_BYTES_MAX) -> None:
         self.capacity = capacity
         self.bytes_max = bytes_max
-        self._records: dict[bytes, Record] = {}
-        self._waiting_on: dict[bytes, list[bytes]] = {}  # dependency -> parked action hashes
+        self._parked: dict[bytes, _Parked] = {}
+        # dependency -> parked action hashes waiting for it (a dict: an ordered set, so what
+        # reaches the wire does not depend on the process's hash seed)
+        self._waiting_on: dict[bytes, dict[bytes, None]] = {}
         self._released: dict[bytes, Record] = {}
-        self._since: dict[bytes, int] = {}  # action hash -> when first parked (kept by retries)
-        self._bytes = 0  # of the records in _records and _released
+        self._bytes = 0  # of the records parked and released
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._parked)
 
     def __contains__(self, action_hash: bytes) -> bool:
-        return action_hash in self._records
+        return action_hash in self._parked
 
     @property
     def bytes_held(self) -> int:
@@ -56,40 +72,55 @@ class ParkingLot:
         """Whether a parked record waits for this action or entry hash."""
         return dependency in self._waiting_on
 
-    def park(self, action_hash: bytes, record: Record, deps: Iterable[bytes],
-             now_us: int) -> bool:
-        """Keep ``record`` until one of ``deps`` arrives; False when the lot is full (by count
-        or by bytes)."""
-        if action_hash not in self._records:
+    def park(self, action_hash: bytes, record: Record, deps: Iterable[bytes], now_us: int,
+             retry_us: int) -> bool:
+        """Keep ``record`` until one of ``deps`` arrives (first judged again after
+        ``retry_us``); False when the lot is full (by count or by bytes). A record parked
+        already keeps its age and retry schedule and now waits for ``deps`` too."""
+        parked = self._parked.get(action_hash)
+        if parked is None:
             size = record_bytes(record)
-            if len(self._records) >= self.capacity or self._bytes + size > self.bytes_max:
+            if len(self._parked) >= self.capacity or self._bytes + size > self.bytes_max:
                 log.debug("parking lot full (%d records, %d bytes): a record waits for the next "
-                          "sync", len(self._records), self._bytes)
+                          "sync", len(self._parked), self._bytes)
                 return False
-            self._records[action_hash] = record
-            self._since.setdefault(action_hash, now_us)
+            parked = _Parked(record, size, now_us, now_us + retry_us)
+            self._parked[action_hash] = parked
             self._bytes += size
         for dep in deps:
-            waiters = self._waiting_on.setdefault(dep, [])
-            if action_hash not in waiters:
-                waiters.append(action_hash)
+            if dep not in parked.deps:
+                parked.deps.append(dep)
+                self._waiting_on.setdefault(dep, {})[action_hash] = None
         return True
+
+    def _unpark(self, action_hash: bytes) -> _Parked | None:
+        parked = self._parked.pop(action_hash, None)
+        if parked is None:
+            return None
+        self._bytes -= parked.size
+        for dep in parked.deps:
+            waiters = self._waiting_on.get(dep)
+            if waiters is not None:
+                waiters.pop(action_hash, None)
+                if not waiters:
+                    del self._waiting_on[dep]
+        return parked
 
     def remove(self, action_hash: bytes) -> None:
         """Forget a record (stored or refused meanwhile)."""
-        self._since.pop(action_hash, None)
-        for held in (self._records, self._released):
-            record = held.pop(action_hash, None)
-            if record is not None:
-                self._bytes -= record_bytes(record)
+        self._unpark(action_hash)
+        record = self._released.pop(action_hash, None)
+        if record is not None:
+            self._bytes -= record_bytes(record)
 
     def arrived(self, hashes: Iterable[bytes]) -> None:
         """These action or entry hashes are now held: release whoever waited for them."""
         for found in hashes:
-            for waiter in self._waiting_on.pop(found, ()):
-                record = self._records.pop(waiter, None)
-                if record is not None:
-                    self._released[waiter] = record
+            for waiter in list(self._waiting_on.get(found, ())):
+                parked = self._unpark(waiter)
+                if parked is not None:
+                    self._released[waiter] = parked.record
+                    self._bytes += parked.size
 
     def take_released(self) -> list[Record]:
         """Records whose dependency arrived, to judge again now."""
@@ -98,25 +129,23 @@ class ParkingLot:
         self._bytes -= sum(record_bytes(r) for r in released)
         return released
 
-    def take_all(self, now_us: int, ttl_us: int) -> list[Record]:
-        """Every parked record, for a periodic retry (they park again if still waiting),
-        except those first parked ``ttl_us`` or more ago: they are dropped."""
-        records: list[Record] = []
-        since: dict[bytes, int] = {}
-        for held in (self._released, self._records):
-            for action_hash, record in held.items():
-                parked_at = self._since.get(action_hash, now_us)
-                if now_us - parked_at < ttl_us:
-                    records.append(record)
-                    since[action_hash] = parked_at
-        if len(records) < len(self._records) + len(self._released):
-            log.info("dropped %d parked records that waited %d s for a dependency",
-                     len(self._records) + len(self._released) - len(records), ttl_us // 10**6)
-        # only the records handed out keep their first-parked time: one that parks again
-        # keeps its age, and the entry of one that does not park again goes here
-        self._since = since
-        self._records.clear()
-        self._released.clear()
-        self._waiting_on.clear()
-        self._bytes = 0
-        return records
+    def take_due(self, now_us: int, retry_us: int, retry_max_us: int, ttl_us: int
+                 ) -> list[Record]:
+        """Records to judge again now: the released ones, and the parked ones whose retry is
+        due (they stay parked; the next retry comes after twice the last interval, at most
+        ``retry_max_us``). Records first parked ``ttl_us`` or more ago are dropped."""
+        due = self.take_released()
+        expired = 0
+        for action_hash, parked in list(self._parked.items()):
+            if now_us - parked.since_us >= ttl_us:
+                self._unpark(action_hash)
+                expired += 1
+            elif parked.next_retry_us <= now_us:
+                parked.retries += 1
+                interval = retry_us << min(parked.retries, _RETRY_DOUBLINGS_MAX)
+                parked.next_retry_us = now_us + min(interval, retry_max_us)
+                due.append(parked.record)
+        if expired:
+            log.info("dropped %d parked records that waited %d s for a dependency", expired,
+                     ttl_us // 10**6)
+        return due

@@ -114,7 +114,7 @@ class NodeProtocol(AntiEntropy, Warrants, Dependencies, Queries, Publishing):
         self._publish_queue: list[tuple[int, int, bytes]] = []
         self._publish_order = 0
         self._parking = ParkingLot(self.settings.parked_max)
-        self._warrants_pending: dict[bytes, tuple[bytes, Warrant]] = {}
+        self._warrants_pending: dict[bytes, tuple[bytes, Warrant, int]] = {}
         self._next_parked_retry_us = 0
         self._placement_cache: dict[bytes, tuple[OpPlacement, ...]] = {}
         self._wanted: dict[bytes, int] = {}
@@ -505,7 +505,7 @@ class NodeProtocol(AntiEntropy, Warrants, Dependencies, Queries, Publishing):
                 proof = (record, prev)  # seq, timestamp, closed_chain: judged with the prev
                 verdict = self.conductor.judge_proof(WARRANT_INVALID_OP, author, proof)
             if isinstance(verdict, Unresolved):  # the proof needs data we lack: wait for it
-                if self._parking.park(rejected_hash, record, verdict.deps, now_us):
+                if self._park(rejected_hash, record, verdict.deps, now_us):
                     missing.extend(verdict.deps)
             elif verdict:
                 out.extend(self._issue_warrant(WARRANT_INVALID_OP, proof, reason))
@@ -515,7 +515,7 @@ class NodeProtocol(AntiEntropy, Warrants, Dependencies, Queries, Publishing):
             record = by_hash.get(action_hash)
             # a dependency is asked for only on behalf of a record that waits for it: once
             # the lot is full, a peer's records cannot fill the wanted list instead
-            if record is not None and self._parking.park(action_hash, record, deps, now_us):
+            if record is not None and self._park(action_hash, record, deps, now_us):
                 missing.extend(deps)
         out.extend(self._ask_for_dependencies(missing, now_us))
         for held_hash, new_hash in report.forks:

@@ -27,7 +27,8 @@ class ProtocolSettings:
     publish_backoff_max_us: int = 30_000_000
     neighbours_max: int = 8
     parked_max: int = 10_000
-    parked_retry_us: int = 2_000_000  # every parked record is judged again this often
+    parked_retry_us: int = 2_000_000  # a parked record is first judged again after this...
+    parked_retry_max_us: int = 64_000_000  # ...then after twice as long each time, up to this
     parked_ttl_us: int = 600_000_000  # a record still waiting after this is dropped
     dependency_retry_us: int = 2_000_000  # ask again for a missing dependency after this
     dependency_gets_max: int = 64  # GETs for missing dependencies per batch received

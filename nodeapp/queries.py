@@ -49,6 +49,8 @@ ACTIVITY_PER_FRAME_MAX = 1_000
 # most ~1.3 KiB (a link with a 1 KiB tag; only the AgentValidationPkg can hold 8 KiB), so a page
 # of them is cut by count; 1,000 of the largest size allowed (16 KiB) would not fit a frame.
 ACTIVITY_BYTES_MAX = FRAME_RECORD_BYTES_MAX
+# A page goes past ACTIVITY_BYTES_MAX only to keep a fork's actions at one seq together
+ACTIVITY_PAGE_BYTES_MAX = 2 * ACTIVITY_BYTES_MAX
 _SIGNED_ACTION_BYTES_MAX = ACTION_BYTES_MAX + 64  # with its signature
 
 
@@ -138,7 +140,7 @@ class Queries:
             n = record_bytes(record)
             if (len(records) >= ACTIVITY_PER_FRAME_MAX or size + n > ACTIVITY_BYTES_MAX) and (
                     s.action.seq != last_seq or len(records) >= RECORDS_PER_FRAME_MAX
-                    or size + n > 2 * ACTIVITY_BYTES_MAX):
+                    or size + n > ACTIVITY_PAGE_BYTES_MAX):
                 break
             records.append(record)
             size += n

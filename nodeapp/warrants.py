@@ -5,8 +5,9 @@ record by its (authentic) author issues an InvalidChainOp warrant carrying the r
 sees two actions at one seq issues a ChainFork warrant carrying both. A node believes a warrant
 only after re-checking its proof itself (the issuer need not be known: a wrong proof convicts
 nobody), then blocks the agent, keeps the warrant across restarts and passes it on. A proof
-that cites data this node does not hold (an invalid entry's evidence) is kept, the data asked
-for, and the proof judged again.
+that cites data this node does not hold (an invalid entry's evidence) is kept pending, if it
+names a member, while the data is asked for and the proof judged again, for as long as a parked
+record may wait (``parked_ttl_us``).
 """
 
 from __future__ import annotations
@@ -40,10 +41,12 @@ class Warrants:
     conductor: Any
     dna_hash: bytes
     members: set[bytes]
+    settings: Any
     blocked: set[bytes]
     warrants: dict[bytes, Warrant]
 
-    _warrants_pending: dict[bytes, tuple[bytes, Warrant]]  # agent -> (from, warrant)
+    # agent -> (from, warrant, when first kept pending)
+    _warrants_pending: dict[bytes, tuple[bytes, Warrant, int]]
 
     def _refresh_ring(self) -> None:
         raise NotImplementedError
@@ -89,9 +92,17 @@ class Warrants:
             return []
         verdict = self.conductor.judge_proof(warrant.kind, warrant.agent, warrant.proof)
         if isinstance(verdict, Unresolved):
-            # the invalid record cites what we do not hold: fetch it and judge again later
-            if len(self._warrants_pending) < WARRANTS_PENDING_MAX:
-                self._warrants_pending[warrant.agent] = (peer, warrant)
+            # the invalid record cites what we do not hold: fetch it and judge again later,
+            # for a member only (a warrant naming made-up agents must not fill the pending
+            # list and the wanted list), and within the TTL of what waits for data
+            pending = self._warrants_pending.get(warrant.agent)
+            since = now_us if pending is None else pending[2]
+            if warrant.agent not in self.members or (
+                    now_us - since >= self.settings.parked_ttl_us) or (
+                    pending is None and len(self._warrants_pending) >= WARRANTS_PENDING_MAX):
+                self._warrants_pending.pop(warrant.agent, None)
+                return []
+            self._warrants_pending[warrant.agent] = (peer, warrant, since)
             return self._ask_for_dependencies(verdict.deps, now_us)
         self._warrants_pending.pop(warrant.agent, None)
         if not verdict:
@@ -103,7 +114,7 @@ class Warrants:
     def _retry_pending_warrants(self, now_us: int) -> list[Outgoing]:
         """Judge again the warrants whose proof waited for data (now perhaps held)."""
         out: list[Outgoing] = []
-        for peer, warrant in list(self._warrants_pending.values()):
+        for peer, warrant, _since in list(self._warrants_pending.values()):
             out.extend(self._on_warrant(peer, warrant, now_us))
         return out
 

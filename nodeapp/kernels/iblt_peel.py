@@ -31,8 +31,9 @@ def _peel(count: np.ndarray, keys: np.ndarray, checks: np.ndarray, seed: np.uint
     many were found, or -1 when the table does not decode (too small, or inconsistent)."""
     cells = count.shape[0]
     part = np.uint64(cells // 3)
-    # every step pushes at most 3 cells: the initial pure cells plus 3 per allowed step
-    stack = np.empty(cells + 3 * 4 * cells, dtype=np.int64)
+    # each step pops one cell and pushes at most three, over at most 4 * cells steps: the
+    # stack never holds more than the initial pure cells plus 2 per step
+    stack = np.empty(cells + 2 * 4 * cells, dtype=np.int64)
     top = 0
     for i in range(cells):
         if count[i] == 1 or count[i] == -1:
@@ -85,7 +86,7 @@ def peel(diff: Iblt) -> tuple[set[int], set[int]] | None:
     checks = diff.checks.astype(np.uint64)
     cells = len(count)
     found = np.empty(4 * cells, dtype=np.uint64)
-    signs = np.empty(4 * cells, dtype=np.int64)
+    signs = np.empty(4 * cells, dtype=np.int8)
     n = _peel(count, keys, checks, np.uint64(diff.seed & (2**64 - 1)), found, signs)
     if n < 0:
         return None
@@ -99,4 +100,4 @@ def warm_up() -> None:
     """Compile the kernel (or load it from numba's cache) now, not on the first sync."""
     empty = np.zeros(CELLS_MIN, dtype=np.int64)
     _peel(empty, empty.astype(np.uint64), empty.astype(np.uint64), np.uint64(0),
-          np.empty(4 * CELLS_MIN, dtype=np.uint64), np.empty(4 * CELLS_MIN, dtype=np.int64))
+          np.empty(4 * CELLS_MIN, dtype=np.uint64), np.empty(4 * CELLS_MIN, dtype=np.int8))
