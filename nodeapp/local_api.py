@@ -18,7 +18,13 @@ Rules:
   connect; on Linux the peer's uid is checked too. There is no token.
 * A request line is at most ``REQUEST_BYTES_MAX``; a longer one is answered with an error and
   the connection closed. Malformed JSON gets an error reply and the connection stays usable.
-* Each connection runs in its own task; at most ``CONNECTIONS_MAX`` at once.
+* A request line must arrive whole within ``REQUEST_S_MAX`` of its first byte (else an error
+  reply, and the connection is closed); a connection that sends no request for
+  ``CONNECTION_IDLE_S_MAX`` after connecting or after its last reply is closed (blank lines do
+  not count as requests). A reply the client does not take within ``REPLY_S_MAX`` closes it.
+* Each connection runs in its own task; at most ``CONNECTIONS_MAX`` at once. When all are
+  open, a new one closes the connection that has waited longest for its next request; if
+  every one is handling a request, the newcomer gets a "busy" error and is closed.
 * The socket file is removed when the node stops. A stale file (no process behind it) is
   harmless: clients treat a refused connection as "no node running".
 """
@@ -26,6 +32,7 @@ Rules:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -50,8 +57,10 @@ log = logging.getLogger("nodeapp.local_api")
 REQUEST_BYTES_MAX = 1024 * 1024
 REPLY_BYTES_MAX = 64 * 1024 * 1024
 CONNECTIONS_MAX = 64
-CONNECTION_IDLE_S_MAX = 300.0
+CONNECTION_IDLE_S_MAX = 300.0  # with no request under way: a script may keep one open a while
+REQUEST_S_MAX = 30.0  # one request line, from its first byte: a local client sends it at once
 REPLY_S_MAX = 5.0  # sending one reply, even while the node stops
+_RECEIVE_BYTES = 64 * 1024
 PROBE_S_MAX = 2.0  # how long connecting to a running node may take
 _SUN_PATH_BYTES_MAX = 100  # sockaddr_un holds 108 bytes; keep a margin
 
@@ -135,14 +144,12 @@ async def serve_local_api(home: NodeHome, node: RunningNode, *,
         os.replace(tmp, path)  # appears only once it is private
         inode = path.stat().st_ino
         listener = trio.SocketListener(sock)
-        limiter = trio.CapacityLimiter(CONNECTIONS_MAX)
+        slots = _Slots(CONNECTIONS_MAX)
         async with trio.open_nursery() as nursery:
             task_status.started(path)
             log.info("local API on %s", path)
             while True:
-                stream = await listener.accept()
-                await limiter.acquire_on_behalf_of(stream)
-                nursery.start_soon(_serve_connection, node, stream, limiter)
+                await _admit(node, await listener.accept(), slots, nursery)
     finally:
         sock.close()
         with contextlib.suppress(FileNotFoundError):
@@ -162,41 +169,157 @@ def _peer_uid(stream: trio.SocketStream) -> int | None:
     return struct.unpack("3i", creds)[1]
 
 
-async def _serve_connection(node: RunningNode, stream: trio.SocketStream,
-                            limiter: trio.CapacityLimiter) -> None:
+@dataclasses.dataclass(eq=False)
+class _Connection:
+    """One client connection, as the slots see it."""
+
+    stream: trio.SocketStream
+    waiting_since: float  # when it last began waiting for a request: connected, or replied
+    reading: trio.CancelScope = dataclasses.field(default_factory=trio.CancelScope)
+    handling: bool = False
+    evicted: bool = False
+
+    def wait_for_next(self) -> None:
+        """Mark the connection idle again, after a reply (a cancel scope is entered once)."""
+        self.handling = False
+        self.waiting_since = trio.current_time()
+        self.reading = trio.CancelScope()
+
+
+class _Slots:
+    """The open connections, at most ``limit``.
+
+    A full table makes room by closing the connection that has waited longest for its next
+    request (idle, or still trickling a line in), rather than refusing the newcomer: the
+    owner's fresh ``nodeapp status`` is worth more than a connection doing nothing, and a
+    client closed between requests loses no answer. One handling a request is never closed."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._open: set[_Connection] = set()
+
+    def admit(self, conn: _Connection) -> bool:
+        """Take ``conn`` in, evicting the longest idle one if full; False if every open
+        connection is handling a request."""
+        if len(self._open) >= self._limit:
+            idle = [c for c in self._open if not c.handling]
+            if not idle:
+                return False
+            victim = min(idle, key=lambda c: c.waiting_since)
+            victim.evicted = True
+            victim.reading.cancel()
+            self._open.discard(victim)  # its slot is the newcomer's now; its task just ends
+            log.info("closed the local API connection idle longest to make room")
+        self._open.add(conn)
+        return True
+
+    def release(self, conn: _Connection) -> None:
+        self._open.discard(conn)
+
+
+async def _admit(node: RunningNode, stream: trio.SocketStream, slots: _Slots,
+                 nursery: trio.Nursery) -> None:
+    """Check a new connection's peer and give it a slot and a task, or close it."""
+    uid = _peer_uid(stream)
+    if uid is not None and uid != os.getuid():
+        log.warning("refused a local API connection from uid %d", uid)
+        await stream.aclose()
+        return
+    conn = _Connection(stream, trio.current_time())
+    if slots.admit(conn):
+        nursery.start_soon(_serve_connection, node, conn, slots)
+        return
+    # answered here, not in a task of its own, so refusals cannot pile up; a new socket's
+    # send buffer is empty, so this short line goes out at once
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        async with stream:
+            await _reply(stream, _error(f"the node is busy: all {CONNECTIONS_MAX} local API "
+                                        "connections are handling requests; try again",
+                                        "NodeBusy"))
+
+
+class _UnreadableRequest(Exception):
+    """The next request cannot be read: answer ``reply`` and close the connection."""
+
+    def __init__(self, reply: dict[str, Any]) -> None:
+        super().__init__(reply["error"])
+        self.reply = reply
+
+
+def _too_large() -> _UnreadableRequest:
+    return _UnreadableRequest(_error(f"a request is at most {REQUEST_BYTES_MAX} bytes",
+                                     "UsageError"))
+
+
+async def _next_line(stream: trio.SocketStream, buffer: bytearray,
+                     waiting_since: float) -> bytes | None:
+    """The next non-blank request line from ``buffer`` and then ``stream``, or None when the
+    client closed or sent no request within ``CONNECTION_IDLE_S_MAX`` of ``waiting_since``.
+    A line not whole within ``REQUEST_S_MAX`` of its first byte, or too long, raises."""
+    # leftover bytes are timed from now: they came with the last line and waited on us
+    line_started = trio.current_time() if buffer else None
+    while True:  # bounded: each turn takes a line, or a chunk before a deadline
+        newline = buffer.find(b"\n")
+        if newline >= 0:
+            line = bytes(buffer[:newline])
+            del buffer[:newline + 1]
+            if len(line) > REQUEST_BYTES_MAX:
+                raise _too_large()
+            if line.strip():
+                return line
+            # a blank line is no request: the idle timer runs on; what follows is timed
+            # from its arrival, which was now (no checkpoint since the receive)
+            line_started = trio.current_time() if buffer else None
+            continue
+        if len(buffer) > REQUEST_BYTES_MAX:
+            raise _too_large()
+        if line_started is None:
+            deadline = waiting_since + CONNECTION_IDLE_S_MAX
+        else:
+            deadline = line_started + REQUEST_S_MAX
+        with trio.move_on_at(deadline) as timer:
+            chunk = await stream.receive_some(_RECEIVE_BYTES)
+        if timer.cancelled_caught:
+            if line_started is None:
+                return None  # idle for too long
+            raise _UnreadableRequest(_error(f"a request line must arrive whole within "
+                                            f"{REQUEST_S_MAX:g} s of its first byte",
+                                            "UsageError"))
+        if not chunk:
+            return None
+        if line_started is None:
+            line_started = trio.current_time()
+        buffer += chunk
+
+
+async def _serve_connection(node: RunningNode, conn: _Connection, slots: _Slots) -> None:
+    stream = conn.stream
     try:
         async with stream:
-            uid = _peer_uid(stream)
-            if uid is not None and uid != os.getuid():
-                log.warning("refused a local API connection from uid %d", uid)
-                return
             buffer = bytearray()
-            while True:
-                newline = buffer.find(b"\n")
-                if newline < 0:
-                    if len(buffer) > REQUEST_BYTES_MAX:
-                        await _reply(stream, _error(f"a request is at most {REQUEST_BYTES_MAX} "
-                                                    "bytes", "UsageError"))
-                        return
-                    with trio.move_on_after(CONNECTION_IDLE_S_MAX):
-                        chunk = await stream.receive_some(64 * 1024)
-                        if not chunk:
-                            return
-                        buffer += chunk
-                        continue
-                    return  # idle for too long
-                line = bytes(buffer[:newline])
-                del buffer[:newline + 1]
-                if len(line) > REQUEST_BYTES_MAX:
-                    await _reply(stream, _error(f"a request is at most {REQUEST_BYTES_MAX} "
-                                                "bytes", "UsageError"))
+            while True:  # bounded: each request is read and answered within its deadlines
+                failure: _UnreadableRequest | None = None
+                line: bytes | None = None
+                with conn.reading:  # cancelled only to evict this connection
+                    try:
+                        line = await _next_line(stream, buffer, conn.waiting_since)
+                    except _UnreadableRequest as exc:
+                        failure = exc
+                # evicted: even a line that just arrived goes unanswered, as its slot is gone
+                if conn.evicted:
                     return
-                if line.strip():
-                    await _reply(stream, await handle_request(node, line))
+                if failure is not None:
+                    await _reply(stream, failure.reply)
+                    return
+                if line is None:
+                    return
+                conn.handling = True
+                await _reply(stream, await handle_request(node, line))
+                conn.wait_for_next()
     except (trio.BrokenResourceError, trio.ClosedResourceError):
-        pass  # the client went away
+        pass  # the client went away, or would not take its reply
     finally:
-        limiter.release_on_behalf_of(stream)
+        slots.release(conn)
 
 
 async def _reply(stream: trio.SocketStream, reply: dict[str, Any]) -> None:
@@ -205,8 +328,10 @@ async def _reply(stream: trio.SocketStream, reply: dict[str, Any]) -> None:
         line = json.dumps(reply, sort_keys=True)
     except (TypeError, ValueError, RecursionError) as exc:  # an output JSON cannot carry
         line = json.dumps(_error(f"the reply cannot be sent as JSON: {exc}", "InternalError"))
-    with trio.CancelScope(deadline=trio.current_time() + REPLY_S_MAX, shield=True):
+    with trio.CancelScope(deadline=trio.current_time() + REPLY_S_MAX, shield=True) as scope:
         await stream.send_all(line.encode() + b"\n")
+    if scope.cancelled_caught:  # a client that does not read must not hold its slot
+        raise trio.BrokenResourceError(f"the client took no reply for {REPLY_S_MAX:g} s")
 
 
 def _error(message: str, kind: str) -> dict[str, Any]:
