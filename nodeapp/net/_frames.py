@@ -15,7 +15,12 @@ Rules:
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
+
+import trio
 
 from nodeapp.net._errors import FrameLimitError, FrameTooLarge, PeerClosed, TruncatedFrame
 
@@ -59,12 +64,21 @@ def decode_header(header: bytes, bytes_max: int) -> int:
     return length
 
 
-async def read_frame(stream: FrameReader, bytes_max: int) -> bytes:
-    """Read one whole frame and return its payload."""
+async def read_frame(stream: FrameReader, bytes_max: int, *,
+                     hold: Callable[[int], AbstractContextManager[None]] | None = None,
+                     body_s_max: float | None = None) -> bytes:
+    """Read one whole frame and return its payload. ``hold(length)``, if given, is entered
+    while the body arrives (a budget shared by several readers); the body must arrive within
+    ``body_s_max`` seconds of the header, if given, or TruncatedFrame is raised."""
     check_limit(bytes_max)
     header = await _read_exactly(stream, HEADER_BYTES, at_boundary=True)
     length = decode_header(header, bytes_max)
-    return await _read_exactly(stream, length, at_boundary=False)
+    with hold(length) if hold is not None else nullcontext():
+        with trio.move_on_after(body_s_max if body_s_max is not None else math.inf) as scope:
+            return await _read_exactly(stream, length, at_boundary=False)
+    assert scope.cancelled_caught
+    raise TruncatedFrame(f"a frame body of {length} bytes did not arrive within "
+                         f"{body_s_max:g} s")
 
 
 async def _read_exactly(stream: FrameReader, size: int, *, at_boundary: bool) -> bytes:

@@ -17,6 +17,8 @@ writing this module); each fix is marked with its pitfall's name:
 * PITFALL slow-close: closing a host takes ~0.18 s per connected peer, one after another.
 * PITFALL wrapped-errors: anything raised inside ``host.run()`` leaves it wrapped in nested
   exception groups.
+* PITFALL recv-window: yamux only logs a peer that sends past a stream's receive window, and
+  keeps buffering (fixed in :mod:`nodeapp.net._yamux`).
 
 Stream protocol for ``set_handler``/``request``: the requester opens a stream, writes one
 frame, reads one frame, closes. The server reads one frame (refusing it before its body if it
@@ -38,6 +40,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import libp2p.network.swarm as _libp2p_swarm
+import libp2p.stream_muxer.muxer_multistream as _libp2p_muxer_multistream
 import trio
 from libp2p import new_host
 from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
@@ -48,16 +51,15 @@ from libp2p.custom_types import TProtocol
 from libp2p.exceptions import BaseLibp2pError
 from libp2p.host.exceptions import StreamFailure
 from libp2p.network.config import RetryConfig
-from libp2p.network.stream.exceptions import StreamEOF, StreamError
+from libp2p.network.stream.exceptions import StreamError
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
-from libp2p.stream_muxer.yamux.yamux import Yamux
 from multiaddr import Multiaddr
 
-from nodeapp.errors import InvalidHash, RemoteError, UsageError
+from nodeapp.errors import InvalidHash, UsageError
 from nodeapp.identity import public_key_of_peer_id
 from nodeapp.net._errors import (
     BadAddress,
@@ -70,8 +72,19 @@ from nodeapp.net._errors import (
     UnsupportedProtocol,
 )
 from nodeapp.net._frames import FRAME_BYTES_LIMIT, check_limit, encode_frame, read_frame
+from nodeapp.net._inbound import FRAME_BODY_S_MAX, InboundLimits
 from nodeapp.net._negotiation import refused_protocol
 from nodeapp.net._ports import refuse_taken_ports
+from nodeapp.net._streams import (
+    CLOSE_S_MAX,
+    StreamReader,
+    close_quietly,
+    end_answered,
+    log_serve_failure,
+    root_cause,
+    stream_is_dead,
+)
+from nodeapp.net._yamux import WindowedYamux
 from nodeapp.net.interface import Connection, Handler, MessageHandler, Transport
 
 log = logging.getLogger("nodeapp.net")
@@ -80,9 +93,6 @@ SEED_BYTES = 32
 # A request must arrive whole within this time, and a response must be written within it:
 # a peer that trickles bytes (or never reads) cannot pin a server task for longer.
 REQUEST_IO_S_MAX = 30.0
-# Closing a libp2p host takes ~0.2 s (see slow-close); never let a wedged close hang the
-# node's shutdown.
-CLOSE_S_MAX = 10.0
 
 
 def _apply_process_wide_fixes() -> None:
@@ -92,47 +102,9 @@ def _apply_process_wide_fixes() -> None:
     # per peer, so the head start buys nothing. It is a module global: set for the whole
     # process, idempotently.
     _libp2p_swarm._HAPPY_EYEBALLS_DELAY = 0.0
-
-
-class _StreamReader:
-    """A libp2p stream seen through the FrameReader convention (``b""`` at end of stream)."""
-
-    def __init__(self, stream: INetStream, peer_id: str) -> None:
-        self._stream = stream
-        self._peer_id = peer_id
-
-    async def read(self, max_bytes: int) -> bytes:
-        try:
-            return await self._stream.read(max_bytes)
-        except StreamEOF:
-            return b""
-        except (StreamError, BaseLibp2pError) as exc:  # reset, or the connection died
-            raise PeerClosed(f"peer {self._peer_id} reset the stream "
-                             f"({type(exc).__name__})") from None
-
-
-def _log_serve_failure(exc: Exception, what: str, protocol: str, peer: str) -> None:
-    """One line for a request or message stream that had to be reset, saying whose fault."""
-    if isinstance(exc, RemoteError):
-        log.warning("refused a %s on %s from %s: %s", what, protocol, peer, exc)
-    elif isinstance(exc, StreamError | BaseLibp2pError):
-        log.warning("lost a %s on %s from %s: %s", what, protocol, peer, _root_cause(exc))
-    else:  # a handler bug
-        log.warning("handler for %s failed on a %s from %s: %r", protocol, what, peer, exc)
-        log.debug("traceback of the failed %s handler", protocol, exc_info=exc)
-
-
-async def _close_quietly(stream: INetStream, *, reset: bool) -> None:
-    """Close or reset ``stream`` even inside a cancelled scope; errors here mean the stream
-    is already gone."""
-    with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_S_MAX):
-        try:
-            if reset:
-                await stream.reset()
-            else:
-                await stream.close()
-        except Exception:  # nothing left to clean up
-            pass
+    # PITFALL recv-window: the muxer negotiation builds yamux connections from a class named
+    # in its module, whatever class muxer_opt gives; swap that name for the enforcing one.
+    _libp2p_muxer_multistream.Yamux = WindowedYamux  # type: ignore[misc]
 
 
 def _parse_peer_id(peer_id: str) -> ID:
@@ -153,6 +125,7 @@ class Host(Transport):
         self._outbound: dict[tuple[str, str], INetStream] = {}
         self._send_locks: dict[tuple[str, str], trio.Lock] = {}
         self._inbound: set[INetStream] = set()
+        self._limits = InboundLimits()
         self._watcher = _DisconnectWatcher(self)
         host.get_network().register_notifee(self._watcher)
 
@@ -186,7 +159,7 @@ class Host(Transport):
             await self._host.connect(info)
         except BaseLibp2pError as exc:
             raise PeerUnreachable(f"cannot connect to {peer} at {addr}: "
-                                  f"{_root_cause(exc)}") from None
+                                  f"{root_cause(exc)}") from None
         except OSError as exc:
             raise PeerUnreachable(f"cannot connect to {peer} at {addr}: {exc}") from None
         if peer not in self.connected_peers():  # closed again during the handshake
@@ -210,9 +183,18 @@ class Host(Transport):
         # PITFALL handler-crash: nothing but cancellation may escape from here, or libp2p
         # tears down the whole connection (and with it every other stream to that peer).
         peer = str(stream.muxed_conn.peer_id)  # set by the Noise handshake: authenticated
+        with self._limits.stream(peer) as admitted:
+            if admitted:
+                await self._serve_admitted(stream, peer, protocol, handler, request_bytes_max)
+            else:
+                await close_quietly(stream, reset=True)
+
+    async def _serve_admitted(self, stream: INetStream, peer: str, protocol: str,
+                              handler: Handler, request_bytes_max: int) -> None:
         try:
             with trio.move_on_after(REQUEST_IO_S_MAX) as read_scope:
-                request = await read_frame(_StreamReader(stream, peer), request_bytes_max)
+                request = await read_frame(StreamReader(stream, peer), request_bytes_max,
+                                           hold=self._limits.receiving)
             if read_scope.cancelled_caught:
                 raise PeerClosed(f"request not complete after {REQUEST_IO_S_MAX:g} s")
             response = await handler(peer, request)
@@ -223,13 +205,13 @@ class Host(Transport):
                 if write_scope.cancelled_caught:
                     raise PeerClosed(f"response not taken within {REQUEST_IO_S_MAX:g} s")
         except Exception as exc:  # nothing but cancellation may reach libp2p
-            _log_serve_failure(exc, "request", protocol, peer)
-            await _close_quietly(stream, reset=True)
+            log_serve_failure(exc, "request", protocol, peer)
+            await close_quietly(stream, reset=True)
         except BaseException:
-            await _close_quietly(stream, reset=True)
+            await close_quietly(stream, reset=True)
             raise
         else:
-            await _close_quietly(stream, reset=False)
+            await end_answered(stream)
 
     async def request(self, peer_id: str, protocol: str, frame: bytes, *,
                       response_bytes_max: int) -> bytes:
@@ -244,13 +226,13 @@ class Host(Transport):
                 raise PeerClosed(f"peer {peer_id} closed the {protocol} stream while we "
                                  f"wrote the request ({type(exc).__name__})") from None
             try:
-                response = await read_frame(_StreamReader(stream, peer_id), response_bytes_max)
+                response = await read_frame(StreamReader(stream, peer_id), response_bytes_max)
             except PeerClosed as exc:
                 raise PeerClosed(f"peer {peer_id} did not answer on {protocol}: {exc}") from None
         except BaseException:
-            await _close_quietly(stream, reset=True)
+            await close_quietly(stream, reset=True)
             raise
-        await _close_quietly(stream, reset=False)
+        await close_quietly(stream, reset=False)
         return response
 
     async def _open_stream(self, peer_id: str, protocol: str) -> INetStream:
@@ -262,10 +244,10 @@ class Host(Transport):
                 raise UnsupportedProtocol(f"peer {peer_id} does not serve {protocol}: "
                                           f"{exc.__cause__}") from None
             raise PeerUnreachable(f"cannot open a {protocol} stream to {peer_id}: "
-                                  f"{_root_cause(exc)}") from None
+                                  f"{root_cause(exc)}") from None
         except (BaseLibp2pError, OSError) as exc:
             raise PeerUnreachable(f"cannot open a {protocol} stream to {peer_id}: "
-                                  f"{_root_cause(exc)}") from None
+                                  f"{root_cause(exc)}") from None
 
     # --- one-way message streams -----------------------------------------------------
 
@@ -286,25 +268,33 @@ class Host(Transport):
                               frame_bytes_max: int) -> None:
         # PITFALL handler-crash: nothing but cancellation may escape from here.
         peer = str(stream.muxed_conn.peer_id)  # set by the Noise handshake: authenticated
-        if self._closed:
-            await _close_quietly(stream, reset=True)
-            return
-        reader = _StreamReader(stream, peer)
+        with self._limits.stream(peer) as admitted:
+            if self._closed or not admitted:
+                await close_quietly(stream, reset=True)
+                return
+            await self._serve_admitted_messages(stream, peer, protocol, handler,
+                                                frame_bytes_max)
+
+    async def _serve_admitted_messages(self, stream: INetStream, peer: str, protocol: str,
+                                       handler: MessageHandler, frame_bytes_max: int) -> None:
+        reader = StreamReader(stream, peer)
         self._inbound.add(stream)
         try:
             while True:
                 try:
-                    frame = await read_frame(reader, frame_bytes_max)
+                    frame = await read_frame(reader, frame_bytes_max,
+                                             hold=self._limits.receiving,
+                                             body_s_max=FRAME_BODY_S_MAX)
                 except PeerClosed as exc:  # the sender closed or reset it, or went away
                     log.debug("message stream %s from %s ended: %s", protocol, peer, exc)
-                    await _close_quietly(stream, reset=False)
+                    await close_quietly(stream, reset=False)
                     return
                 await handler(peer, frame)
         except Exception as exc:  # nothing but cancellation may reach libp2p
-            _log_serve_failure(exc, "message", protocol, peer)
-            await _close_quietly(stream, reset=True)
+            log_serve_failure(exc, "message", protocol, peer)
+            await close_quietly(stream, reset=True)
         except BaseException:
-            await _close_quietly(stream, reset=True)
+            await close_quietly(stream, reset=True)
             raise
         finally:
             self._inbound.discard(stream)
@@ -324,12 +314,12 @@ class Host(Transport):
             self._check_open()
             stream = self._outbound.get(key)
             if stream is not None:
-                if not _stream_is_dead(stream) and await self._write(key, stream, data):
+                if not stream_is_dead(stream) and await self._write(key, stream, data):
                     return
                 await self._drop_outbound(key, stream)
             stream = await self._open_stream(peer_id, protocol)
             if self._closed:
-                await _close_quietly(stream, reset=True)
+                await close_quietly(stream, reset=True)
                 raise HostClosed(f"host {self._peer_id} is closed")
             self._outbound[key] = stream
             if not await self._write(key, stream, data):
@@ -343,7 +333,7 @@ class Host(Transport):
         try:
             await stream.write(data)
         except (StreamError, BaseLibp2pError) as exc:
-            log.debug("message stream %s to %s failed: %s", key[1], key[0], _root_cause(exc))
+            log.debug("message stream %s to %s failed: %s", key[1], key[0], root_cause(exc))
             return False
         except BaseException:
             await self._drop_outbound(key, stream)
@@ -353,7 +343,7 @@ class Host(Transport):
     async def _drop_outbound(self, key: tuple[str, str], stream: INetStream) -> None:
         if self._outbound.get(key) is stream:
             del self._outbound[key]
-        await _close_quietly(stream, reset=True)
+        await close_quietly(stream, reset=True)
 
     async def _forget_peer(self, peer_id: str) -> None:
         """Reset and forget the outbound message streams to a peer that disconnected."""
@@ -375,7 +365,7 @@ class Host(Transport):
         self._outbound.clear()
         self._send_locks.clear()
         for stream in streams:
-            await _close_quietly(stream, reset=True)
+            await close_quietly(stream, reset=True)
 
     def connected_peers(self) -> list[str]:
         network = self._host.get_network()
@@ -406,17 +396,6 @@ class Host(Transport):
 
     async def disconnect(self, peer_id: str) -> None:
         await self._host.disconnect(_parse_peer_id(peer_id))
-
-
-def _stream_is_dead(stream: INetStream) -> bool:
-    """True if writing to ``stream`` is known to fail (reset, closed, or its connection is)."""
-    try:
-        if stream.muxed_conn.is_closed:
-            return True
-        muxed = stream.muxed_stream
-        return bool(getattr(muxed, "closed", False) or getattr(muxed, "send_closed", False))
-    except Exception:  # an unexpected stream type: let the write find out
-        return False
 
 
 class _DisconnectWatcher(INotifee):
@@ -472,25 +451,6 @@ class _PeerConnection(Connection):
         await self._host.disconnect(self._peer_id)
 
 
-def _root_cause(exc: BaseException) -> str:
-    """The innermost error's message: libp2p wraps the reason (connection refused, handshake
-    failed) in several layers of SwarmException and MultiError."""
-    current: BaseException | None = exc
-    last = exc
-    for _ in range(16):  # chains are short; never loop on a cyclic one
-        if current is None:
-            break
-        last = current
-        inner = getattr(current, "errors", None)  # libp2p MultiError
-        if isinstance(current, BaseExceptionGroup):
-            inner = current.exceptions
-        if isinstance(inner, list | tuple) and inner and isinstance(inner[0], BaseException):
-            current = inner[0]
-        else:
-            current = current.__cause__ or current.__context__
-    return str(last) or type(last).__name__
-
-
 def _build_libp2p_host(seed: bytes, listen: Sequence[Multiaddr]) -> IHost:
     key_pair = ed25519_key_pair(seed)  # the agent's key is the libp2p identity
     host = new_host(
@@ -500,7 +460,7 @@ def _build_libp2p_host(seed: bytes, listen: Sequence[Multiaddr]) -> IHost:
         sec_opt={NOISE_PROTOCOL_ID: NoiseTransport(
             key_pair, noise_privkey=x25519_key_pair().private_key)},
         # PITFALL mplex: yamux only; with mplex one connection's error can take the host down.
-        muxer_opt={YAMUX_PROTOCOL_ID: Yamux},
+        muxer_opt={YAMUX_PROTOCOL_ID: WindowedYamux},  # PITFALL recv-window
         listen_addrs=listen,
     )
     swarm = host.get_network()
