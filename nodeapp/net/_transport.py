@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 
 import libp2p.network.swarm as _libp2p_swarm
 import libp2p.stream_muxer.muxer_multistream as _libp2p_muxer_multistream
@@ -310,22 +311,35 @@ class Host(Transport):
         lock = self._send_locks.get(key)
         if lock is None:
             lock = self._send_locks[key] = trio.Lock()
-        async with lock:  # frames of concurrent sends must not interleave
-            self._check_open()
-            stream = self._outbound.get(key)
-            if stream is not None:
-                if not stream_is_dead(stream) and await self._write(key, stream, data):
-                    return
-                await self._drop_outbound(key, stream)
-            stream = await self._open_stream(peer_id, protocol)
-            if self._closed:
-                await close_quietly(stream, reset=True)
-                raise HostClosed(f"host {self._peer_id} is closed")
-            self._outbound[key] = stream
-            if not await self._write(key, stream, data):
-                await self._drop_outbound(key, stream)
-                raise PeerClosed(f"peer {peer_id} closed the {protocol} stream while we "
-                                 "wrote a message")
+        try:
+            async with lock:  # frames of concurrent sends must not interleave
+                await self._send_locked(key, data)
+        finally:
+            # a send that left no stream (the peer refused the protocol, or is unreachable)
+            # must not leave its lock behind: one per peer ever tried would pile up
+            if (key not in self._outbound and not lock.locked()
+                    and not lock.statistics().tasks_waiting
+                    and self._send_locks.get(key) is lock):
+                del self._send_locks[key]
+
+    async def _send_locked(self, key: tuple[str, str], data: bytes) -> None:
+        """``send`` under the (peer, protocol) lock."""
+        peer_id, protocol = key
+        self._check_open()
+        stream = self._outbound.get(key)
+        if stream is not None:
+            if not stream_is_dead(stream) and await self._write(key, stream, data):
+                return
+            await self._drop_outbound(key, stream)
+        stream = await self._open_stream(peer_id, protocol)
+        if self._closed:
+            await close_quietly(stream, reset=True)
+            raise HostClosed(f"host {self._peer_id} is closed")
+        self._outbound[key] = stream
+        if not await self._write(key, stream, data):
+            await self._drop_outbound(key, stream)
+            raise PeerClosed(f"peer {peer_id} closed the {protocol} stream while we "
+                             "wrote a message")
 
     async def _write(self, key: tuple[str, str], stream: INetStream, data: bytes) -> bool:
         """Write ``data``; False if the stream failed. A write cut short (cancelled) leaves a
@@ -364,8 +378,11 @@ class Host(Transport):
         streams = [*self._outbound.values(), *self._inbound]
         self._outbound.clear()
         self._send_locks.clear()
-        for stream in streams:
-            await close_quietly(stream, reset=True)
+        # all at once: each may take up to CLOSE_S_MAX (a peer that stopped reading), and one
+        # after another they would hold the node's shutdown for that long per stream
+        async with trio.open_nursery() as nursery:
+            for stream in streams:
+                nursery.start_soon(partial(close_quietly, stream, reset=True))
 
     def connected_peers(self) -> list[str]:
         network = self._host.get_network()

@@ -19,7 +19,15 @@ from libp2p.peer.id import ID
 from libp2p.stream_muxer.yamux.yamux import MAX_WINDOW_SIZE, TYPE_DATA, YAMUX_HEADER_FORMAT
 
 from nodeapp.keystore import AgentKey
-from nodeapp.net import PeerClosed, PeerUnreachable, _streams, _transport, encode_frame, open_host
+from nodeapp.net import (
+    PeerClosed,
+    PeerUnreachable,
+    UnsupportedProtocol,
+    _streams,
+    _transport,
+    encode_frame,
+    open_host,
+)
 from nodeapp.net._frames import read_frame
 from nodeapp.net._inbound import InboundLimits
 from nodeapp.net._streams import StreamReader
@@ -192,3 +200,13 @@ async def test_an_answered_request_stream_left_open_is_reset(
                 for _ in range(50):
                     await stream.write(bytes(KIB))
                     await trio.sleep(0.01)
+
+
+async def test_sends_that_open_no_stream_leave_no_lock_behind() -> None:
+    with trio.fail_after(60):
+        async with open_host(seed(1), LOCAL) as sender, open_host(seed(2), LOCAL) as other:
+            peer = await sender.connect(other.listen_addrs[0])
+            for n in range(20):  # a protocol the peer does not serve, 20 times over
+                with pytest.raises(UnsupportedProtocol):
+                    await sender.send(peer, f"/nodeapp-test/none/{n}", b"m")
+            assert sender._send_locks == {}  # before: one lock per (peer, protocol) tried
