@@ -17,12 +17,15 @@ Rules:
   not decode is refused (the stream closes unanswered).
 * The sender of a frame is the Noise-authenticated peer id, mapped to its agent key; nothing a
   peer claims about itself is believed.
-* Outgoing messages go through one bounded queue per peer (``SEND_QUEUE_MAX``), written one
-  after another. A full queue drops the message, and a failed dial or send drops it too: publishing
-  retries and anti-entropy repair whatever is lost, so the runtime never blocks on a peer.
+* Outgoing messages are encoded once and go through one queue per peer, written one after
+  another; :mod:`nodeapp.send_queues` bounds the queues (strangers get a small budget of their
+  own), their frames and bytes. What does not fit is dropped, and a failed dial or send drops
+  it too: publishing retries and anti-entropy repair whatever is lost, so the runtime never
+  blocks on a peer.
 * Peers are dialled lazily, at the addresses they announced (HELLO / WELCOME) or, for the
   bootstrap peers of the invite, at the invite's addresses; a peer that could not be reached
-  is not dialled again for a while (doubling up to ``DIAL_BACKOFF_S_MAX``).
+  is not dialled again for a while (doubling up to ``DIAL_BACKOFF_S_MAX``; a bounded number
+  of such peers is remembered).
 * Queries (GET, GET_LINKS, GET_ACTIVITY, remote CALL) and zome calls that read the network
   are in :mod:`nodeapp.network_reads`.
 * The protocol is driven from one trio thread and never awaits, so handlers, ticks and zome
@@ -47,7 +50,6 @@ from nodeapp._core.messages import (
     ADDRS_MAX,
     FRAME_BYTES_MAX,
     Got,
-    Message,
     Publish,
     Records,
     SyncReply,
@@ -69,17 +71,14 @@ from nodeapp.net import BadAddress, Host, UnsupportedProtocol, open_host
 from nodeapp.network_reads import NetworkReads, decode_peer_message, query_protocol_id_for
 from nodeapp.peer_addresses import check_peer_address
 from nodeapp.protocol import NodeProtocol, Outgoing, ProtocolSettings
+from nodeapp.send_queues import DialBackoff, Frame, PeerQueue, SendQueues
 from nodeapp.store import store_failure
 
 log = logging.getLogger("nodeapp.runtime")
 
-SEND_QUEUE_MAX = 512  # messages waiting for one peer; more are dropped (sync repairs)
-SENDERS_MAX = 1024  # peers with a send queue at once
 SENDER_IDLE_S = 60.0  # a peer's sender task ends after this long without messages
 SEND_S_MAX = 30.0  # one dial plus one request, at most
 DIAL_S_MAX = 5.0  # one dial attempt
-DIAL_BACKOFF_S_MIN = 0.5
-DIAL_BACKOFF_S_MAX = 30.0
 ACK_BYTES_MAX = 1024
 SUMMARY_S_DEFAULT = 30.0
 _DATA_MESSAGES = (Publish, Records, Got, SyncReply)
@@ -150,8 +149,8 @@ class RunningNode(NetworkReads):
         self._announce = list(announce)
         self._clock_us = clock_us
         self._dial_addrs = dial_addrs
-        self._queues: dict[bytes, trio.MemorySendChannel[Message]] = {}
-        self._dial_backoff: dict[bytes, tuple[float, float]] = {}  # agent -> (until, last wait)
+        self._queues = SendQueues(self.stats)
+        self._dial_backoff = DialBackoff()
         self._nursery: trio.Nursery | None = None
         self._closed = False
         self.failure: StoreCorrupted | None = None  # the store broke: run_node ends with it
@@ -268,62 +267,64 @@ class RunningNode(NetworkReads):
     # --- sending ------------------------------------------------------------------------
 
     def _dispatch(self, out: list[Outgoing]) -> None:
+        frames: dict[int, bytes | None] = {}  # a message to many peers is encoded once
         for item in out:
             if item.peer == self.agent or self._closed:
                 continue
-            queue = self._queues.get(item.peer)
+            queue = self._queue_for(item.peer)
             if queue is None:
-                queue = self._open_queue(item.peer)
-                if queue is None:
-                    continue
-            try:
-                queue.send_nowait(item.message)
-            except trio.WouldBlock:
-                self.stats["dropped_queue_full"] += 1
-                if self.stats["dropped_queue_full"] % 100 == 1:
-                    log.info("send queue to %s is full: dropped a %s (sync repairs it)",
-                             _short(item.peer), type(item.message).__name__)
-            except (trio.ClosedResourceError, trio.BrokenResourceError):
-                self.stats["dropped_closed"] += 1
+                continue
+            key = id(item.message)  # ``out`` keeps every message alive: ids stay unique
+            if key not in frames:
+                frames[key] = self._encode(item)
+            frame = frames[key]
+            if frame is not None:
+                self._queues.put(queue, type(item.message).__name__, frame)
 
-    def _open_queue(self, agent: bytes) -> trio.MemorySendChannel[Message] | None:
-        if self._nursery is None or len(self._queues) >= SENDERS_MAX:
-            self.stats["dropped_no_sender"] += 1
-            return None
-        send, receive = trio.open_memory_channel[Message](SEND_QUEUE_MAX)
+    def _encode(self, item: Outgoing) -> bytes | None:
         try:
-            self._nursery.start_soon(self._send_loop, agent, send, receive)
-        except RuntimeError:  # the nursery is shutting down
+            return encode_message(self.conductor.dna.hash, item.message)
+        except MalformedData as exc:
+            log.warning("not sending a %s to %s: %s", type(item.message).__name__,
+                        _short(item.peer), exc)
             return None
-        self._queues[agent] = send
-        return send
 
-    async def _send_loop(self, agent: bytes, send: trio.MemorySendChannel[Message],
-                         receive: trio.MemoryReceiveChannel[Message]) -> None:
-        peer_id = peer_id_of(agent)
+    def _queue_for(self, agent: bytes) -> PeerQueue | None:
+        """The agent's send queue, opened with its sender task if it has none (None: no room).
+        Members and bootstrap peers are trusted: strangers have a budget of their own."""
+        trusted = agent in self.protocol.members or agent in self._dial_addrs
+        queue = self._queues.get(agent, trusted)
+        if queue is not None or self._nursery is None:
+            return queue
+        queue = self._queues.open(agent, trusted)
+        if queue is None:
+            return None
+        try:
+            self._nursery.start_soon(self._send_loop, queue)
+        except RuntimeError:  # the nursery is shutting down
+            self._queues.close(queue)
+            return None
+        return queue
+
+    async def _send_loop(self, queue: PeerQueue) -> None:
+        peer_id = peer_id_of(queue.agent)
         legacy = [False]  # the peer serves only the request/ack protocol
         try:
             while True:
-                message: Message | None = None
+                item: Frame | None = None
                 with trio.move_on_after(SENDER_IDLE_S):
-                    message = await receive.receive()
-                if message is not None:
-                    await self._send_one(agent, peer_id, message, legacy)
-                elif receive.statistics().current_buffer_used == 0:
+                    item = await queue.receive.receive()
+                if item is not None:
+                    kind, frame = item
+                    await self._send_one(queue.agent, peer_id, kind, frame, legacy)
+                    self._queues.sent(queue, len(frame))
+                elif queue.receive.statistics().current_buffer_used == 0:
                     return  # idle: the next message for this peer opens a new queue
         finally:
-            if self._queues.get(agent) is send:
-                del self._queues[agent]
-            send.close()
-            receive.close()
+            self._queues.close(queue)  # cancelled mid-send: the bytes are released here
 
-    async def _send_one(self, agent: bytes, peer_id: str, message: Message,
+    async def _send_one(self, agent: bytes, peer_id: str, kind: str, frame: bytes,
                         legacy: list[bool]) -> None:
-        try:
-            frame = encode_message(self.conductor.dna.hash, message)
-        except MalformedData as exc:
-            log.warning("not sending a %s to %s: %s", type(message).__name__, peer_id, exc)
-            return
         with trio.move_on_after(SEND_S_MAX) as scope:
             try:
                 if peer_id not in self.host.connected_peers() and not await self._dial(
@@ -342,12 +343,11 @@ class RunningNode(NetworkReads):
                                             response_bytes_max=ACK_BYTES_MAX)
             except NodeError as exc:
                 self.stats["send_failed"] += 1
-                log.debug("sending a %s to %s failed: %s", type(message).__name__, peer_id, exc)
+                log.debug("sending a %s to %s failed: %s", kind, peer_id, exc)
                 return
         if scope.cancelled_caught:
             self.stats["send_failed"] += 1
-            log.debug("sending a %s to %s took over %g s", type(message).__name__, peer_id,
-                      SEND_S_MAX)
+            log.debug("sending a %s to %s took over %g s", kind, peer_id, SEND_S_MAX)
             return
         self.stats["frames_out"] += 1
 
@@ -364,9 +364,7 @@ class RunningNode(NetworkReads):
         return out
 
     async def _dial(self, agent: bytes, peer_id: str) -> bool:
-        now = trio.current_time()
-        until, last_wait = self._dial_backoff.get(agent, (0.0, 0.0))
-        if now < until:
+        if self._dial_backoff.waiting(agent, trio.current_time()):
             return False
         for addr in self._addresses_of(agent, peer_id):
             with trio.move_on_after(DIAL_S_MAX):
@@ -375,12 +373,11 @@ class RunningNode(NetworkReads):
                 except NodeError as exc:
                     log.debug("cannot dial %s at %s: %s", peer_id, addr, exc)
                     continue
-                self._dial_backoff.pop(agent, None)
+                self._dial_backoff.succeeded(agent)
                 return True
         if peer_id in self.host.connected_peers():  # it dialled us meanwhile
             return True
-        wait = min(max(last_wait * 2, DIAL_BACKOFF_S_MIN), DIAL_BACKOFF_S_MAX)
-        self._dial_backoff[agent] = (trio.current_time() + wait, wait)
+        self._dial_backoff.failed(agent, trio.current_time())
         return False
 
     # --- time ---------------------------------------------------------------------------
@@ -424,7 +421,7 @@ class RunningNode(NetworkReads):
                  len(protocol.members), len(self.host.connected_peers()),
                  len(protocol.held_op_ids()), protocol.publish_pending(), len(protocol.warrants),
                  self.stats["frames_in"], self.stats["frames_out"], self.stats["send_failed"],
-                 self.stats["dropped_queue_full"] + self.stats["dropped_unreachable"])
+                 sum(n for k, n in self.stats.items() if k.startswith("dropped_")))
 
 
 def announce_addresses(announce: Sequence[str], peer_id: str) -> list[str]:
