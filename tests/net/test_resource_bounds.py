@@ -74,12 +74,17 @@ def through_frames(protocol: NodeProtocol, message: Message) -> Message:
     return decode_message(protocol.dna_hash, frame)
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Cluster:
-    c = Cluster(tmp_path, seed=11, size=4)
+def settled_cluster(root: Path, seed: int) -> Cluster:
+    """Four in-process nodes that have met each other."""
+    c = Cluster(root, seed=seed, size=4)
     c.start(TICK_US)
     settle(c, 5)
     return c
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Cluster:
+    return settled_cluster(tmp_path, seed=11)
 
 
 def protocol_of(node: SimNode) -> NodeProtocol:

@@ -25,11 +25,10 @@ from nodeapp.protocol import NodeProtocol
 from nodeapp.warrants import WARRANT_INVALID_OP, WARRANT_TAG
 from sims.cluster import Cluster, SimNode
 from tests.net.test_resource_bounds import (
-    TICK_US,
     create_after_unknown,
     protocol_of,
     publish,
-    settle,
+    settled_cluster,
     through_frames,
 )
 
@@ -40,10 +39,7 @@ LOT = 20  # parking capacity for these tests: small, so filling it is cheap
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Cluster:
-    c = Cluster(tmp_path, seed=13, size=4)
-    c.start(TICK_US)
-    settle(c, 5)
-    return c
+    return settled_cluster(tmp_path, seed=13)
 
 
 def flood(judge: NodeProtocol, sender: SimNode, count: int, now_us: int,
