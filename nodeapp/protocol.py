@@ -4,8 +4,9 @@ The adapter (the libp2p runtime in production, ``sims`` in simulation) calls :me
 :meth:`on_tick` and :meth:`on_commit` and delivers the :class:`Outgoing` messages they return.
 Time and randomness are arguments, so a simulation is reproducible from its seed. Storage and
 validation go through the node's :class:`~nodeapp.conductor.Conductor`. Anti-entropy
-(:mod:`nodeapp.anti_entropy`) and warrants (:mod:`nodeapp.warrants`) are written as parts of
-this class in modules of their own.
+(:mod:`nodeapp.anti_entropy`), warrants (:mod:`nodeapp.warrants`), waiting records
+(:mod:`nodeapp.dependencies`), query answers (:mod:`nodeapp.queries`) and publishing
+(:mod:`nodeapp.publishing`) are written as parts of this class in modules of their own.
 
 Rules:
 * Determinism: nothing iterates a set of bytes in an order that reaches the wire (hash seeds
@@ -22,8 +23,8 @@ Rules:
   warranted (the warrant carries the record as proof, which anyone can re-validate; for a
   chain rule, such as seq, timestamp or closed_chain, the record with its prev) and blocked;
   unresolved -> parked until what it waits for arrives (:mod:`nodeapp.parking`), whose
-  authorities are asked for it; a fork seen by an agent-activity authority -> a fork warrant
-  carrying both records.
+  authorities are asked for it, for 10 minutes at most (:mod:`nodeapp.dependencies`); a
+  fork seen by an agent-activity authority -> a fork warrant carrying both records.
 * Warrants are checked before they are believed, then forwarded once to neighbours.
 """
 
