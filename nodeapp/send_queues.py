@@ -60,9 +60,6 @@ class SendQueues:
         self._strangers = 0
         self.queued_bytes = 0  # in all queues
 
-    def __len__(self) -> int:
-        return len(self._queues)
-
     def __contains__(self, agent: object) -> bool:
         return agent in self._queues
 

@@ -25,6 +25,7 @@ from nodeapp.protocol import NodeProtocol
 from nodeapp.warrants import WARRANT_INVALID_OP, WARRANT_TAG
 from sims.cluster import Cluster, SimNode
 from tests.net.test_resource_bounds import (
+    commit_unpublished,
     create_after_unknown,
     protocol_of,
     publish,
@@ -97,13 +98,7 @@ def test_records_that_never_resolve_are_dropped_with_what_they_asked_for(
 def test_a_dependency_asked_for_is_forgotten_once_its_record_is_stored(
         cluster: Cluster) -> None:
     author, judge = protocol_of(cluster.nodes[1]), protocol_of(cluster.nodes[3])
-    start = author.conductor.store.chain_head(author.agent)
-    assert start is not None
-    for i in range(2):  # committed, not published: the judge hears only what we send it
-        author.conductor.call("example", "create_note",
-                              {"title": f"later {i}", "index_by_author": False})
-    first, second = [author._record(s) for s, _ in
-                     author.conductor.store.chain(author.agent, start_seq=start.seq + 1)]
+    first, second = commit_unpublished(author, 2, "later")
     now = cluster.net.now_us
     judge.on_message(author.agent, through_frames(judge, Publish((second,))), now)
     assert len(judge._parking) == 1 and len(judge._wanted) == 1
