@@ -14,11 +14,9 @@ as a difference again on the next sync round.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from random import Random
 from typing import Any
-
-import numpy as np
 
 from nodeapp._core.actions import SignedAction
 from nodeapp._core.dht import overlap
@@ -30,8 +28,10 @@ from nodeapp._core.messages import (
     SyncOffer,
     SyncReply,
 )
-from nodeapp._core.reconcile import CELLS_MIN, build_iblt, iblt_from_bytes, next_size
+from nodeapp._core.reconcile import CELLS_MIN, iblt_from_bytes, next_size
 from nodeapp.errors import MalformedData
+from nodeapp.held_ops import HeldOps
+from nodeapp.kernels.iblt_build import region_iblt
 from nodeapp.kernels.iblt_peel import peel
 from nodeapp.protocol_common import Outgoing, chunk_records, record_bytes
 from nodeapp.store import Status
@@ -50,8 +50,7 @@ class AntiEntropy:
     """Sync sessions of a node protocol."""
 
     # provided by NodeProtocol
-    _held: dict[int, tuple[int, bytes]]
-    _held_arrays: tuple[np.ndarray, np.ndarray] | None
+    _held: HeldOps
     _sessions: dict[int, tuple[bytes, tuple[tuple[int, int], ...], int, tuple[int, int]]]
     _session_counter: int
     _neighbour_turn: int
@@ -63,25 +62,6 @@ class AntiEntropy:
     def _accept(self, peer: bytes, records: list[Record], now_us: int, *,
                 receipts_to_author: bool) -> list[Outgoing]:
         raise NotImplementedError
-
-    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._held_arrays is None:
-            ids = np.fromiter(self._held.keys(), dtype=np.uint64, count=len(self._held))
-            locs = np.fromiter((v[0] for v in self._held.values()), dtype=np.uint64,
-                               count=len(self._held))
-            self._held_arrays = (ids, locs)
-        return self._held_arrays
-
-    def _ids_in(self, region: Iterable[tuple[int, int]], id_prefix: tuple[int, int] = (0, 0)
-                ) -> np.ndarray:
-        ids, locs = self._arrays()
-        keep = np.zeros(len(ids), dtype=bool)
-        for start, length in region:
-            keep |= (locs - np.uint64(start)) % np.uint64(1 << 32) < np.uint64(length)
-        value, bits = id_prefix
-        if bits:
-            keep &= (ids >> np.uint64(64 - bits)) == np.uint64(value)
-        return ids[keep]
 
     def _start_sync(self, rng: Random) -> list[Outgoing]:
         peers = self._ring.neighbours(self.agent, self.settings.neighbours_max)
@@ -101,7 +81,7 @@ class AntiEntropy:
         self._sessions[session] = (peer, region, seed, id_prefix)
         if len(self._sessions) > SESSIONS_MAX:
             self._sessions.pop(next(iter(self._sessions)))
-        table = build_iblt(self._ids_in(region, id_prefix), cells, seed)
+        table = region_iblt(*self._held.arrays(), region, id_prefix, cells, seed)
         return Outgoing(peer, SyncOffer(session, region, seed, table.to_bytes(), id_prefix))
 
     def _on_sync_offer(self, peer: bytes, offer: SyncOffer, now_us: int) -> list[Outgoing]:
@@ -110,7 +90,8 @@ class AntiEntropy:
         except MalformedData as exc:
             log.info("bad sync offer from %s: %s", peer.hex()[:12], exc)
             return []
-        mine = build_iblt(self._ids_in(offer.region, offer.id_prefix), theirs.cells, offer.seed)
+        mine = region_iblt(*self._held.arrays(), offer.region, offer.id_prefix, theirs.cells,
+                           offer.seed)
         result = peel(theirs.subtract(mine))
         if result is None:
             # too many differences for this table: a bigger one, or at the limit, halves
@@ -161,7 +142,8 @@ class AntiEntropy:
     def _records_for(self, ids: set[int]) -> list[Record]:
         """The valid records of the held ops among ``ids``, in action-hash order, up to
         ``ANSWER_BYTES_MAX`` (the rest is left for the next sync round)."""
-        hashes = sorted({self._held[i][1] for i in ids if i in self._held})
+        held = self._held
+        hashes = sorted({h for h in map(held.action_of, ids) if h is not None})
         store = self.conductor.store
         records: list[Record] = []
         total = 0

@@ -35,8 +35,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from random import Random
 
-import numpy as np
-
 from nodeapp._core.actions import SignedAction, signed_action_from_parts
 from nodeapp._core.dht import Ring
 from nodeapp._core.hashing import location_of
@@ -74,6 +72,7 @@ from nodeapp.anti_entropy import AntiEntropy
 from nodeapp.conductor import Conductor, IngestReport
 from nodeapp.dependencies import Dependencies
 from nodeapp.errors import MalformedData, ValidationError
+from nodeapp.held_ops import HeldOps
 from nodeapp.parking import ParkingLot
 from nodeapp.protocol_common import Outgoing, ProtocolSettings
 from nodeapp.publishing import Publishing, PublishState
@@ -119,8 +118,7 @@ class NodeProtocol(AntiEntropy, Warrants, Dependencies, Queries, Publishing):
         self._next_parked_retry_us = 0
         self._placement_cache: dict[bytes, tuple[OpPlacement, ...]] = {}
         self._wanted: dict[bytes, int] = {}
-        self._held: dict[int, tuple[int, bytes]] = {}  # op id -> (location, action hash)
-        self._held_arrays: tuple[np.ndarray, np.ndarray] | None = None
+        self._held = HeldOps()
         self._ring = Ring(self.members, self.replication_factor)
         self._next_sync_us = 0
         self._neighbour_turn = 0
@@ -177,8 +175,7 @@ class NodeProtocol(AntiEntropy, Warrants, Dependencies, Queries, Publishing):
     def _index(self, signed: SignedAction, mask: int) -> None:
         for op_type, op_key, location in self._placements(signed):
             if mask >> op_type & 1:
-                self._held[op_id(op_key)] = (location, signed.hash)
-        self._held_arrays = None
+                self._held.add(op_id(op_key), location, signed.hash)
 
     # --- what I am responsible for --------------------------------------------------------
 
@@ -202,6 +199,10 @@ class NodeProtocol(AntiEntropy, Warrants, Dependencies, Queries, Publishing):
     def held_op_ids(self) -> set[int]:
         """Ids of every op held (for tests and invariants)."""
         return set(self._held)
+
+    def held_op_count(self) -> int:
+        """How many ops this node holds."""
+        return len(self._held)
 
     # --- entry points ---------------------------------------------------------------------
 

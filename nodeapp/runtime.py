@@ -66,7 +66,8 @@ from nodeapp.errors import (
 from nodeapp.home import NodeHome
 from nodeapp.identity import peer_id_of, public_key_of_peer_id
 from nodeapp.kernels.cbor_items import warm_up as warm_up_frame_checks
-from nodeapp.kernels.iblt_peel import warm_up as warm_up_sync
+from nodeapp.kernels.iblt_build import warm_up as warm_up_sync_tables
+from nodeapp.kernels.iblt_peel import warm_up as warm_up_sync_peel
 from nodeapp.net import BadAddress, Host, UnsupportedProtocol, open_host
 from nodeapp.network_reads import NetworkReads, decode_peer_message, query_protocol_id_for
 from nodeapp.peer_addresses import check_peer_address
@@ -225,7 +226,7 @@ class RunningNode(NetworkReads):
             blocked=[str(AgentPubKey(a)) for a in sorted(protocol.blocked)],
             warrants=[str(AgentPubKey(a)) for a in sorted(protocol.warrants)],
             publish_pending=protocol.publish_pending(),
-            ops_indexed=len(protocol.held_op_ids()),
+            ops_indexed=protocol.held_op_count(),
             net={k: self.stats[k] for k in sorted(self.stats)},
         )
         return data
@@ -419,7 +420,7 @@ class RunningNode(NetworkReads):
         log.info("sync: %d members, %d connected, %d ops held, %d publishes pending, "
                  "%d warrants; frames in %d out %d, send failures %d, dropped %d",
                  len(protocol.members), len(self.host.connected_peers()),
-                 len(protocol.held_op_ids()), protocol.publish_pending(), len(protocol.warrants),
+                 protocol.held_op_count(), protocol.publish_pending(), len(protocol.warrants),
                  self.stats["frames_in"], self.stats["frames_out"], self.stats["send_failed"],
                  sum(n for k, n in self.stats.items() if k.startswith("dropped_")))
 
@@ -464,7 +465,8 @@ async def run_node(home: NodeHome, passphrase: str | None, listen: Sequence[str]
     if local_api:
         check_not_running(home)
     warm_up_frame_checks()
-    warm_up_sync()
+    warm_up_sync_tables()
+    warm_up_sync_peel()
     conductor = home.open_conductor(passphrase)
     try:
         if not conductor.has_genesis:

@@ -17,6 +17,7 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +51,8 @@ def _mix_array(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def _cells_for(cells: int) -> int:
+def cells_for(cells: int) -> int:
+    """The size a table asked to have ``cells`` cells gets (a multiple of 3, within bounds)."""
     part = max(CELLS_MIN, min(cells, CELLS_MAX)) // 3
     return part * 3
 
@@ -100,9 +102,24 @@ def _indices(ids: np.ndarray, part: int, seed: int) -> list[np.ndarray]:
             + i * part for i in range(3)]
 
 
+def ids_in_region(ids: np.ndarray, locations: np.ndarray,
+                  region: Sequence[tuple[int, int]], id_prefix: tuple[int, int] = (0, 0)
+                  ) -> np.ndarray:
+    """The ids whose location lies in one of the region's (start, length) pieces (the ring
+    wraps at 2**32) and whose top ``id_prefix[1]`` bits equal ``id_prefix[0]``."""
+    locations = np.asarray(locations, dtype=np.uint64)
+    keep = np.zeros(len(ids), dtype=bool)
+    for start, length in region:
+        keep |= (locations - np.uint64(start)) % np.uint64(1 << 32) < np.uint64(length)
+    value, bits = id_prefix
+    if bits:
+        keep &= (ids >> np.uint64(64 - bits)) == np.uint64(value)
+    return ids[keep]
+
+
 def build_iblt(ids: np.ndarray, cells: int, seed: int) -> Iblt:
     """Table of a set of 64-bit ids (duplicates must have been removed)."""
-    cells = _cells_for(cells)
+    cells = cells_for(cells)
     part = cells // 3
     ids = np.asarray(ids, dtype=np.uint64)
     count = np.zeros(cells, dtype=np.int32)
@@ -155,5 +172,5 @@ def peel(diff: Iblt) -> tuple[set[int], set[int]] | None:
 
 def next_size(cells: int) -> int | None:
     """The size to retry with after a failed peel, or None at the limit."""
-    grown = _cells_for(cells * GROWTH)
+    grown = cells_for(cells * GROWTH)
     return grown if grown > cells else None

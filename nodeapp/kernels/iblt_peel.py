@@ -14,14 +14,21 @@ import numpy as np
 
 from nodeapp._core.reconcile import CELLS_MIN, SALTS, Iblt
 
-_SALT0, _SALT1, _SALT2, _SALT3 = (np.uint64(s) for s in SALTS)
+SALT0, SALT1, SALT2, SALT3 = (np.uint64(s) for s in SALTS)
 
 
 @numba.njit(cache=True, inline="always")
-def _mix(x: np.uint64) -> np.uint64:
+def mix64(x: np.uint64) -> np.uint64:
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return x ^ (x >> np.uint64(31))
+
+
+@numba.njit(cache=True, inline="always")
+def cell_of(salted: np.uint64, table: int, part: np.uint64) -> np.int64:
+    """The cell of table part ``table`` (0-2) that a seed-salted id lands in."""
+    salt = SALT0 if table == 0 else (SALT1 if table == 1 else SALT2)
+    return np.int64(mix64(salted ^ salt) % part) + table * np.int64(part)
 
 
 @numba.njit(cache=True)
@@ -51,7 +58,7 @@ def _peel(count: np.ndarray, keys: np.ndarray, checks: np.ndarray, seed: np.uint
         if sign != 1 and sign != -1:
             continue
         key = keys[i]
-        check = _mix(key ^ _SALT3)
+        check = mix64(key ^ SALT3)
         if checks[i] != check:
             continue
         found[n_found] = key
@@ -59,13 +66,7 @@ def _peel(count: np.ndarray, keys: np.ndarray, checks: np.ndarray, seed: np.uint
         n_found += 1
         salted = key ^ seed
         for table in range(3):
-            if table == 0:
-                salt = _SALT0
-            elif table == 1:
-                salt = _SALT1
-            else:
-                salt = _SALT2
-            j = np.int64(_mix(salted ^ salt) % part) + table * np.int64(part)
+            j = cell_of(salted, table, part)
             count[j] -= sign
             keys[j] ^= key
             checks[j] ^= check
