@@ -77,6 +77,7 @@ from nodeapp.parking import ParkingLot
 from nodeapp.protocol_common import Outgoing, ProtocolSettings
 from nodeapp.publishing import Publishing, PublishState
 from nodeapp.queries import Queries
+from nodeapp.rate_limits import TokenBuckets
 from nodeapp.store import Status
 from nodeapp.warrants import WARRANT_CHAIN_FORK, WARRANT_INVALID_OP, WARRANT_META, Warrants
 
@@ -126,6 +127,9 @@ class NodeProtocol(AntiEntropy, Warrants, Dependencies, Queries, Publishing):
         self._sessions: dict[int, tuple[bytes, tuple[tuple[int, int], ...], int,
                                         tuple[int, int]]] = {}
         self._session_counter = 0
+        self._offers_answered = TokenBuckets(self.settings.sync_offers_per_interval,
+                                             self.settings.sync_interval_us,
+                                             self.settings.sync_offer_burst)
         self._genesis: tuple[Record, ...] = ()
         self.my_addrs: tuple[str, ...] = ()  # set by a transport that listens
         self.addresses: dict[bytes, tuple[str, ...]] = {}  # where members were heard to listen

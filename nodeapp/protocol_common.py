@@ -33,6 +33,10 @@ class ProtocolSettings:
     dependency_retry_us: int = 2_000_000  # ask again for a missing dependency after this
     dependency_gets_max: int = 64  # GETs for missing dependencies per batch received
     members_digest_every_ticks: int = 10
+    # sync offers answered per peer: a peer starts one sync with us per interval at most,
+    # and a big catch-up adds a few dozen more (bigger tables, halved regions) in a burst
+    sync_offers_per_interval: int = 8
+    sync_offer_burst: int = 64
 
 
 # Record bytes in one outgoing frame. With a max-size record past this and a full frame of
