@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from random import Random
-from typing import Any
+from typing import Any, NamedTuple
 
 from nodeapp._core.actions import SignedAction
 from nodeapp._core.dht import overlap
@@ -31,8 +31,7 @@ from nodeapp._core.messages import (
 from nodeapp._core.reconcile import CELLS_MIN, iblt_from_bytes, next_size
 from nodeapp.errors import MalformedData
 from nodeapp.held_ops import HeldOps
-from nodeapp.kernels.iblt_build import region_iblt
-from nodeapp.kernels.iblt_peel import peel
+from nodeapp.kernels.iblt import peel, region_iblt
 from nodeapp.protocol_common import Outgoing, chunk_records, record_bytes
 from nodeapp.rate_limits import TokenBuckets
 from nodeapp.store import Status
@@ -40,11 +39,26 @@ from nodeapp.store import Status
 log = logging.getLogger("nodeapp.net")
 
 SPLIT_REGION = 1  # SyncReply.retry_cells value: the biggest table failed, offer halves
+BUSY = 2  # SyncReply.retry_cells value: over the offer rate, offer this again at a later round
 SESSIONS_MAX = 4096  # sync sessions awaiting a reply (splits fan out)
+DEFERRED_MAX = 4096  # offers a peer was too busy for, kept to be made again
+# deferred offers made again on a peer's sync turn: half the default burst, so they are
+# answered even if some of its rate went on other work; the rest wait for the next turn
+DEFERRED_PER_ROUND = 32
 # Records loaded to answer one FETCH, sync offer or sync reply. Half of FRAME_BYTES_MAX (8 MiB):
 # a few kilobytes of op ids cannot make us load (and queue) more than that, and it still holds
 # several max-size (1 MiB) entries, so every answer makes progress.
 ANSWER_BYTES_MAX = 4 * 1024 * 1024
+
+
+class Session(NamedTuple):
+    """An offer made and not settled yet (also one deferred, to be made again)."""
+
+    peer: bytes
+    region: tuple[tuple[int, int], ...]
+    seed: int
+    id_prefix: tuple[int, int]
+    cells: int
 
 
 class AntiEntropy:
@@ -53,7 +67,8 @@ class AntiEntropy:
     # provided by NodeProtocol
     _held: HeldOps
     _offers_answered: TokenBuckets
-    _sessions: dict[int, tuple[bytes, tuple[tuple[int, int], ...], int, tuple[int, int]]]
+    _sessions: dict[int, Session]
+    _deferred: dict[bytes, list[Session]]
     _session_counter: int
     _neighbour_turn: int
     _ring: Any
@@ -71,6 +86,14 @@ class AntiEntropy:
             return []
         peer = peers[self._neighbour_turn % len(peers)]
         self._neighbour_turn += 1
+        deferred = self._deferred.pop(peer, None)
+        if deferred:
+            # a catch-up this peer was too busy to finish: go on where it stopped, rather
+            # than start again from the top (which would spend its rate on the same rungs)
+            now, later = deferred[:DEFERRED_PER_ROUND], deferred[DEFERRED_PER_ROUND:]
+            if later:
+                self._deferred[peer] = later
+            return [self._offer(peer, d.region, d.cells, d.seed, d.id_prefix) for d in now]
         region = tuple(overlap(self._ring.arc(self.agent), self._ring.arc(peer)))
         if not region:
             return []
@@ -80,18 +103,17 @@ class AntiEntropy:
                seed: int, id_prefix: tuple[int, int] = (0, 0)) -> Outgoing:
         self._session_counter += 1
         session = self._session_counter
-        self._sessions[session] = (peer, region, seed, id_prefix)
+        table = region_iblt(*self._held.arrays(), region, id_prefix, cells, seed)
+        self._sessions[session] = Session(peer, region, seed, id_prefix, table.cells)
         if len(self._sessions) > SESSIONS_MAX:
             self._sessions.pop(next(iter(self._sessions)))
-        table = region_iblt(*self._held.arrays(), region, id_prefix, cells, seed)
         return Outgoing(peer, SyncOffer(session, region, seed, table.to_bytes(), id_prefix))
 
     def _on_sync_offer(self, peer: bytes, offer: SyncOffer, now_us: int) -> list[Outgoing]:
-        # each answer scans every op held (~15 ms at 1M ops): a peer offering faster than
-        # honest sync does is not answered (its session lapses, and the next round offers again)
+        # each answer scans every op held (~16 ms at 1M ops): a peer offering faster than
+        # honest sync does is told to offer again later, which costs us nothing to say
         if not self._offers_answered.take(peer, now_us):
-            log.debug("sync offer from %s not answered: over its rate", peer.hex()[:12])
-            return []
+            return [Outgoing(peer, SyncReply(offer.session, BUSY, (), ()))]
         try:
             theirs = iblt_from_bytes(offer.table, offer.seed)
         except MalformedData as exc:
@@ -117,27 +139,50 @@ class AntiEntropy:
 
     def _on_sync_reply(self, peer: bytes, reply: SyncReply, now_us: int) -> list[Outgoing]:
         session = self._sessions.get(reply.session)
-        if session is None or session[0] != peer:
+        if session is None or session.peer != peer:
             return []
-        out: list[Outgoing] = []
-        if reply.retry_cells == SPLIT_REGION:
-            _, region, seed, (value, bits) = self._sessions.pop(reply.session)
-            if any(length > 1 for _, length in region):
-                return [self._offer(peer, (half,), CELLS_MIN, seed, (value, bits))
-                        for half in _halves(region)]
-            if bits >= 64:
-                return []
-            # one location, too many ops there: split on the op ids' next bit instead
-            return [self._offer(peer, region, CELLS_MIN, seed, (value << 1 | bit, bits + 1))
-                    for bit in (0, 1)]
         if reply.retry_cells:
-            _, region, seed, prefix = self._sessions.pop(reply.session)
-            return [self._offer(peer, region, reply.retry_cells, seed, prefix)]
+            del self._sessions[reply.session]
+            return self._offer_again(session, reply.retry_cells)
+        out: list[Outgoing] = []
         if reply.records:
             out.extend(self._accept(peer, list(reply.records), now_us, receipts_to_author=True))
         records = self._records_for(set(reply.want))
         out.extend(Outgoing(peer, Records(chunk)) for chunk in chunk_records(records))
         return out
+
+    def _offer_again(self, session: Session, retry_cells: int) -> list[Outgoing]:
+        """What follows a reply that did not settle a session: a bigger table, the region
+        in halves, or (the peer was busy) the same offer at a later round."""
+        peer, region, seed, (value, bits) = session.peer, session.region, session.seed, \
+            session.id_prefix
+        if retry_cells == BUSY:
+            self._defer(session)
+            return []
+        if retry_cells != SPLIT_REGION:
+            return [self._offer(peer, region, retry_cells, seed, (value, bits))]
+        if any(length > 1 for _, length in region):
+            return [self._offer(peer, (half,), CELLS_MIN, seed, (value, bits))
+                    for half in _halves(region)]
+        if bits >= 64:
+            return []
+        # one location, too many ops there: split on the op ids' next bit instead
+        return [self._offer(peer, region, CELLS_MIN, seed, (value << 1 | bit, bits + 1))
+                for bit in (0, 1)]
+
+    def _defer(self, session: Session) -> None:
+        """Keep an offer a peer was too busy for, to make again on its next sync turn; at most
+        DEFERRED_MAX of them in all (the oldest go: the next round's sync finds what they
+        would have)."""
+        self._deferred.setdefault(session.peer, []).append(session)
+        excess = sum(len(queue) for queue in self._deferred.values()) - DEFERRED_MAX
+        while excess > 0:
+            oldest_peer = next(iter(self._deferred))
+            queue = self._deferred[oldest_peer]
+            queue.pop(0)
+            excess -= 1
+            if not queue:
+                del self._deferred[oldest_peer]
 
     def _on_fetch(self, peer: bytes, message: Fetch, now_us: int) -> list[Outgoing]:
         return [Outgoing(peer, Records(chunk)) for chunk in

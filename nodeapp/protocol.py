@@ -68,7 +68,7 @@ from nodeapp._core.ops import (
     op_types_for,
 )
 from nodeapp._core.reconcile import op_id
-from nodeapp.anti_entropy import AntiEntropy
+from nodeapp.anti_entropy import AntiEntropy, Session
 from nodeapp.conductor import Conductor, IngestReport
 from nodeapp.dependencies import Dependencies
 from nodeapp.errors import MalformedData, ValidationError
@@ -124,8 +124,8 @@ class NodeProtocol(AntiEntropy, Warrants, Dependencies, Queries, Publishing):
         self._next_sync_us = 0
         self._neighbour_turn = 0
         self._ticks = 0
-        self._sessions: dict[int, tuple[bytes, tuple[tuple[int, int], ...], int,
-                                        tuple[int, int]]] = {}
+        self._sessions: dict[int, Session] = {}
+        self._deferred: dict[bytes, list[Session]] = {}
         self._session_counter = 0
         self._offers_answered = TokenBuckets(self.settings.sync_offers_per_interval,
                                              self.settings.sync_interval_us,

@@ -66,8 +66,7 @@ from nodeapp.errors import (
 from nodeapp.home import NodeHome
 from nodeapp.identity import peer_id_of, public_key_of_peer_id
 from nodeapp.kernels.cbor_items import warm_up as warm_up_frame_checks
-from nodeapp.kernels.iblt_build import warm_up as warm_up_sync_tables
-from nodeapp.kernels.iblt_peel import warm_up as warm_up_sync_peel
+from nodeapp.kernels.iblt import warm_up as warm_up_sync
 from nodeapp.net import BadAddress, Host, UnsupportedProtocol, open_host
 from nodeapp.network_reads import NetworkReads, decode_peer_message, query_protocol_id_for
 from nodeapp.peer_addresses import check_peer_address
@@ -465,8 +464,7 @@ async def run_node(home: NodeHome, passphrase: str | None, listen: Sequence[str]
     if local_api:
         check_not_running(home)
     warm_up_frame_checks()
-    warm_up_sync_tables()
-    warm_up_sync_peel()
+    warm_up_sync()
     conductor = home.open_conductor(passphrase)
     try:
         if not conductor.has_genesis:

@@ -14,6 +14,11 @@ Noise, yamux, SQLite store, validation):
   its own PC; ``bulk_sync_ops_per_s_one_process`` is the same with both nodes in this process,
   sharing one Python thread.
 
+Simulator and kernel figures: ``sim_*`` (a large simulated network), ``sync_bytes_per_diff_op``
+(protocol bytes per differing op, at two sizes) and ``sync_table_ms`` (building the table of
+the ops held in half the ring, as every sync offer made or answered does, at 1,000,000 ops
+held; ``sync_table_ms_reference`` is the numpy reference in the same run).
+
 Every node of a run shares this process's one Python thread, so a figure is only a per-node
 figure while ``lag_cpu_busy_fraction`` stays well below 1; ``request_cpu_ms`` (one
 request/response between two hosts here, both ends) is what each protocol message costs before
@@ -62,7 +67,7 @@ from nodeapp.local_api import request_running_node  # noqa: E402
 from nodeapp.protocol import ProtocolSettings  # noqa: E402
 from nodeapp.runtime import RunningNode, run_node  # noqa: E402
 from nodeapp.testing import build_label, interpreter_label, iter_chain  # noqa: E402
-from sims.bench import large_network, sync_bytes_per_diff_op
+from sims.bench import large_network, sync_bytes_per_diff_op, sync_table_ms
 
 LOCAL = ["/ip4/127.0.0.1/tcp/0"]
 HOLDER_START_S_MAX = 120.0
@@ -237,7 +242,8 @@ async def catch_up(newcomer_home: NodeHome, wanted: set[int], args: argparse.Nam
         progress: list[tuple[float, int]] = []
         with trio.move_on_after(args.bulk_timeout_s):
             while True:
-                held = len(wanted & newcomer.protocol._held.keys())
+                indexed = newcomer.protocol._held
+                held = sum(op in indexed for op in wanted)
                 progress.append((round(time.perf_counter() - begin, 2), held))
                 if held == len(wanted):
                     break
@@ -409,11 +415,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="simulated nodes for the large-network figures (0: skip)")
     parser.add_argument("--sync-ops", type=int, default=100_000,
                         help="ops held by each side in the sync-bytes measurement")
+    parser.add_argument("--table-ops", type=int, default=1_000_000,
+                        help="ops held by the node whose sync-table cost is measured")
     args = parser.parse_args(argv)
     if args.quick:
         args.nodes, args.notes, args.bulk_actions = 5, 10, 2_000
         args.settle_s, args.bulk_timeout_s = 20.0, 30.0
-        args.sim_nodes, args.sync_ops = 100, 10_000
+        args.sim_nodes, args.sync_ops, args.table_ops = 100, 10_000, 100_000
     return args
 
 
@@ -429,6 +437,10 @@ def simulated(args: argparse.Namespace) -> dict[str, Any]:
                    sim_node_events_per_s=report.events_per_s, sim_events=report.events)
     small = sync_bytes_per_diff_op(args.sync_ops // 10, 100)
     large = sync_bytes_per_diff_op(args.sync_ops, 100)
+    table = sync_table_ms(args.table_ops)
+    out.update(sync_table_ops_held=args.table_ops, sync_table_ms=table["kernel_ms"],
+               sync_table_ms_reference=table["reference_ms"],
+               sync_table_speedup=table["speedup"])
     out.update(sync_bytes_per_diff_op=large["bytes_per_diff_op"],
                sync_bytes_per_diff_op_at_tenth=small["bytes_per_diff_op"],
                sync_ops_held=large["ops_held"], sync_differing_ops=large["differing_ops"],

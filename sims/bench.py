@@ -4,6 +4,8 @@
   run one anti-entropy exchange; the bytes of the protocol's own frames (offers and replies,
   not the records themselves) are divided by the number of differing ops. Run at two sizes,
   it shows whether the cost follows the difference or the total held.
+* :func:`sync_table_ms`: what building one sync table costs a node holding N ops, against
+  the numpy reference.
 * :func:`large_network`: a warm-started simulation of many nodes on 50 ms links with 1% loss.
 """
 
@@ -11,12 +13,19 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from pathlib import Path
 from random import Random
 
+import numpy as np
+
 from nodeapp._core.messages import Records, SyncOffer, SyncReply, encode_message
 from nodeapp._core.ops import op_mask_for
+from nodeapp._core.reconcile import CELLS_MIN, build_iblt, ids_in_region
 from nodeapp.conductor import Conductor
+from nodeapp.held_ops import HeldOps
+from nodeapp.kernels.iblt import region_iblt
+from nodeapp.kernels.iblt import warm_up as warm_up_sync
 from nodeapp.keystore import AgentKey
 from nodeapp.protocol import NodeProtocol, Outgoing
 from nodeapp.store import SqliteStore
@@ -82,6 +91,33 @@ def sync_bytes_per_diff_op(ops_held: int, differ: int, seed: int = 5) -> dict[st
             "protocol_bytes": protocol_bytes, "record_bytes": record_bytes,
             "bytes_per_diff_op": round(protocol_bytes / max(differing, 1), 1),
             "converged": converged}
+
+
+def sync_table_ms(ops_held: int, seed: int = 5, repeats: int = 5) -> dict[str, float]:
+    """Milliseconds to build the table of the ops held in half the ring, as each sync offer
+    made or answered does: the node's kernel and the numpy reference, timed in alternation
+    (best of ``repeats`` each), on random op ids and locations."""
+    rng = np.random.default_rng(seed)
+    held = HeldOps()
+    for op, location in zip(rng.integers(0, 2**64, size=ops_held, dtype=np.uint64).tolist(),
+                            rng.integers(0, 2**32, size=ops_held, dtype=np.uint64).tolist(),
+                            strict=True):
+        held.add(op, location, b"")
+    ids, locations = held.arrays()
+    region = ((0, 1 << 31),)
+    warm_up_sync()
+    kernel = reference = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fast = region_iblt(ids, locations, region, (0, 0), CELLS_MIN, seed)
+        kernel = min(kernel, time.perf_counter() - start)
+        start = time.perf_counter()
+        slow = build_iblt(ids_in_region(ids, locations, region), CELLS_MIN, seed)
+        reference = min(reference, time.perf_counter() - start)
+        if fast.to_bytes() != slow.to_bytes():
+            raise RuntimeError("the sync table kernel and its reference disagree")
+    return {"kernel_ms": round(kernel * 1000, 2), "reference_ms": round(reference * 1000, 1),
+            "speedup": round(reference / kernel, 1)}
 
 
 def large_network(nodes: int, seed: int = 1, commits: int = 50) -> SimReport:

@@ -19,7 +19,7 @@ CORE_FIGURES = (
 )
 NET_FIGURES = (
     "sync_lag_p50_s", "sync_lag_p99_s", "receipts_complete_p50_s", "receipts_complete_p99_s",
-    "bulk_sync_ops_per_s", "sim_sync_lag_p99_s", "sync_bytes_per_diff_op",
+    "bulk_sync_ops_per_s", "sim_sync_lag_p99_s", "sync_bytes_per_diff_op", "sync_table_ms",
 )
 
 

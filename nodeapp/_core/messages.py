@@ -220,10 +220,10 @@ def _addrs(v: Any) -> tuple[str, ...]:
 def _region(v: Any) -> tuple[tuple[int, int], ...]:
     pieces = []
     for piece in _list(v, 4):
-        start, length = _list(piece, 2) if len(piece) == 2 else (None, None)
-        if start is None:
+        items = _list(piece, 2)
+        if len(items) != 2:
             raise MalformedData("a region piece is [start, length]")
-        pieces.append((_int(start, 0, 2**32 - 1), _int(length, 1, 2**32)))
+        pieces.append((_int(items[0], 0, 2**32 - 1), _int(items[1], 1, 2**32)))
     return tuple(pieces)
 
 

@@ -337,7 +337,8 @@ def audit_chains_reference(
         for s in present:
             if closed_at is not None and s > closed_at:
                 note("after_close_count", "first_after_close_seq", a, s, len(by_seq[s]))
-    return AuditResult(**result)
+    return AuditResult(**{name: np.asarray(values, dtype=np.int64)
+                          for name, values in result.items()})
 
 
 def warm_up() -> None:

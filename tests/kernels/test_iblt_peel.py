@@ -16,7 +16,7 @@ from nodeapp._core.reconcile import (
     iblt_from_bytes,
 )
 from nodeapp._core.reconcile import peel as peel_reference
-from nodeapp.kernels.iblt_peel import peel
+from nodeapp.kernels.iblt import peel
 
 ids = st.integers(0, 2**64 - 1)
 sizes = st.sampled_from([CELLS_MIN, CELLS_MIN * 4, CELLS_MIN * 16])

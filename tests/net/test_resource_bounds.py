@@ -274,19 +274,21 @@ def test_a_chain_sent_backwards_still_resolves(cluster: Cluster) -> None:
 # --- FETCH and sync answers ------------------------------------------------------------------
 
 
-def big_chain_nodes(tmp_path: Path) -> tuple[NodeProtocol, NodeProtocol, list[bytes]]:
-    """Two nodes; the first holds a third member's chain of 160 notes of 64 KiB (~10 MiB,
-    more than a frame), the second only that member's genesis. Returns the notes' hashes."""
+def big_chain_nodes(tmp_path: Path, notes: int = 160, body_bytes: int = 65_536
+                    ) -> tuple[NodeProtocol, NodeProtocol, list[bytes]]:
+    """Two nodes; the first holds a third member's chain of ``notes`` notes (by default 160 of
+    64 KiB: ~10 MiB, more than a frame), the second only that member's genesis. Returns the
+    notes' hashes."""
     a, b, cluster = _two_nodes(tmp_path, seed=9)
     author = AgentKey(Random(9).randbytes(32))
-    chain = [r.staged() for r in iter_chain(author, cluster.dna.hash, 160, body_bytes=65_536)]
+    chain = [r.staged() for r in iter_chain(author, cluster.dna.hash, notes,
+                                            body_bytes=body_bytes)]
     for protocol, records in ((a, chain), (b, chain[:3])):
         protocol.conductor.store.store_received(records)
         protocol.members.add(author.public_key)
         protocol._refresh_ring()
         for record in records:
             protocol._index(record.signed, op_mask_for(record.signed.action))
-    assert sum(len(r.entry or b"") for r in chain) > FRAME_BYTES_MAX
     return a, b, [r.signed.hash for r in chain[3:]]
 
 
@@ -316,15 +318,16 @@ def test_a_fetch_of_every_op_loads_at_most_the_answer_budget(tmp_path: Path) -> 
         protocol.conductor.store.close()
 
 
-def test_a_newcomer_catches_up_on_a_chain_bigger_than_an_answer(tmp_path: Path) -> None:
-    a, b, notes = big_chain_nodes(tmp_path)
+def catch_up(a: NodeProtocol, b: NodeProtocol, rounds_max: int, round_us: int) -> int:
+    """Sync rounds ``round_us`` apart until ``b`` holds every op ``a`` does (every message
+    delivered at once, through real frames); returns how many rounds it took."""
     by_agent = {a.agent: a, b.agent: b}
     rng = Random(5)
     now = rounds = 0
     while not a.held_op_ids() <= b.held_op_ids():
         rounds += 1
-        assert rounds <= SYNC_ROUNDS_MAX, "the newcomer does not catch up"
-        now += 3_000_000  # past the sync, parked-retry and dependency-retry intervals
+        assert rounds <= rounds_max, "the newcomer does not catch up"
+        now += round_us
         queue = [(b, o) for o in b.on_tick(now, rng)] + [(a, o) for o in a.on_tick(now, rng)]
         for _ in range(MESSAGES_MAX):
             if not queue:
@@ -336,6 +339,14 @@ def test_a_newcomer_catches_up_on_a_chain_bigger_than_an_answer(tmp_path: Path) 
             message = through_frames(receiver, item.message)  # every frame can be sent
             queue.extend((receiver, o) for o in receiver.on_message(sender.agent, message, now))
         assert not queue
+    return rounds
+
+
+def test_a_newcomer_catches_up_on_a_chain_bigger_than_an_answer(tmp_path: Path) -> None:
+    a, b, notes = big_chain_nodes(tmp_path)
+    assert len(notes) * 65_536 > FRAME_BYTES_MAX
+    # 3 s a round: past the sync, parked-retry and dependency-retry intervals
+    rounds = catch_up(a, b, SYNC_ROUNDS_MAX, 3_000_000)
     assert rounds > 1  # it took more than one answer: the budget was in force
     store = b.conductor.store
     for action_hash in notes:
