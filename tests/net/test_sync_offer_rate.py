@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from random import Random
 
 import pytest
 
 from nodeapp._core.messages import SyncOffer, SyncReply
 from nodeapp._core.reconcile import CELLS_MIN
-from nodeapp.anti_entropy import BUSY
+from nodeapp.anti_entropy import BUSY, DEFERRED_MAX, DEFERRED_PER_ROUND, Session
 from nodeapp.protocol import NodeProtocol
 from nodeapp.rate_limits import TokenBuckets
 from nodeapp.store import Status
@@ -128,3 +129,29 @@ def test_a_catch_up_bigger_than_the_burst_goes_on_where_it_stopped(tmp_path: Pat
         assert found is not None and found[1] == Status.VALID
     for protocol in (a, b):
         protocol.conductor.store.close()
+
+
+def test_deferred_offers_are_bounded_and_made_again_a_turn_at_a_time(cluster: Cluster
+                                                                     ) -> None:
+    node = protocol_of(cluster.nodes[0])
+    neighbours = node.ring.neighbours(node.agent, node.settings.neighbours_max)
+    peer, stranger = neighbours[0], b"\x07" * 32
+    region = WHOLE_RING
+    for n in range(DEFERRED_MAX):
+        node._defer(Session(stranger, region, n, (0, 0), CELLS_MIN))
+    for n in range(DEFERRED_PER_ROUND + 5):
+        node._defer(Session(peer, region, n, (0, 0), CELLS_MIN * 4))
+    # the oldest go first: the stranger's, never the newest
+    assert sum(len(q) for q in node._deferred.values()) == DEFERRED_MAX
+    assert len(node._deferred[stranger]) == DEFERRED_MAX - DEFERRED_PER_ROUND - 5
+    # the peer's turn: its deferred offers are made again (their size kept), not a new sync
+    node._neighbour_turn = neighbours.index(peer)
+    offers = [o.message for o in node._start_sync(Random(1))]
+    assert len(offers) == DEFERRED_PER_ROUND
+    assert all(isinstance(o, SyncOffer) and len(o.table) == CELLS_MIN * 4 * 20
+               for o in offers)
+    assert [o.seed for o in offers] == list(range(DEFERRED_PER_ROUND))  # in order
+    assert len(node._deferred[peer]) == 5
+    node._neighbour_turn = neighbours.index(peer)
+    assert len(node._start_sync(Random(1))) == 5
+    assert peer not in node._deferred
