@@ -67,6 +67,7 @@ class AntiEntropy:
     # provided by NodeProtocol
     _held: HeldOps
     _offers_answered: TokenBuckets
+    _offers_made: TokenBuckets
     _sessions: dict[int, Session]
     _deferred: dict[bytes, list[Session]]
     _session_counter: int
@@ -80,7 +81,7 @@ class AntiEntropy:
                 receipts_to_author: bool) -> list[Outgoing]:
         raise NotImplementedError
 
-    def _start_sync(self, rng: Random) -> list[Outgoing]:
+    def _start_sync(self, rng: Random, now_us: int) -> list[Outgoing]:
         peers = self._ring.neighbours(self.agent, self.settings.neighbours_max)
         if not peers:
             return []
@@ -88,16 +89,29 @@ class AntiEntropy:
         self._neighbour_turn += 1
         deferred = self._deferred.pop(peer, None)
         if deferred:
-            # a catch-up this peer was too busy to finish: go on where it stopped, rather
-            # than start again from the top (which would spend its rate on the same rungs)
-            now, later = deferred[:DEFERRED_PER_ROUND], deferred[DEFERRED_PER_ROUND:]
-            if later:
-                self._deferred[peer] = later
-            return [self._offer(peer, d.region, d.cells, d.seed, d.id_prefix) for d in now]
+            # a catch-up that was cut short by a rate: go on where it stopped, rather than
+            # start again from the top (which would spend the rate on the same rungs)
+            out: list[Outgoing] = []
+            for session in deferred[:DEFERRED_PER_ROUND]:
+                out.extend(self._offer_within_rate(session, now_us))
+            for session in deferred[DEFERRED_PER_ROUND:]:
+                self._defer(session)
+            return out
         region = tuple(overlap(self._ring.arc(self.agent), self._ring.arc(peer)))
-        if not region:
+        if not region or not self._offers_made.take(peer, now_us):
             return []
         return [self._offer(peer, region, CELLS_MIN, rng.getrandbits(63))]
+
+    def _offer_within_rate(self, session: Session, now_us: int) -> list[Outgoing]:
+        """Make an offer now if the peer's rate allows, else keep it for the peer's next sync
+        turn. The offers we make to a peer follow the rate at which it answers ours, so a
+        peer whose replies ask for ever more tables (bigger, halved) cannot make us build
+        them faster than that."""
+        if not self._offers_made.take(session.peer, now_us):
+            self._defer(session)
+            return []
+        return [self._offer(session.peer, session.region, session.cells, session.seed,
+                            session.id_prefix)]
 
     def _offer(self, peer: bytes, region: tuple[tuple[int, int], ...], cells: int,
                seed: int, id_prefix: tuple[int, int] = (0, 0)) -> Outgoing:
@@ -143,7 +157,7 @@ class AntiEntropy:
             return []
         if reply.retry_cells:
             del self._sessions[reply.session]
-            return self._offer_again(session, reply.retry_cells)
+            return self._offer_again(session, reply.retry_cells, now_us)
         out: list[Outgoing] = []
         if reply.records:
             out.extend(self._accept(peer, list(reply.records), now_us, receipts_to_author=True))
@@ -151,24 +165,17 @@ class AntiEntropy:
         out.extend(Outgoing(peer, Records(chunk)) for chunk in chunk_records(records))
         return out
 
-    def _offer_again(self, session: Session, retry_cells: int) -> list[Outgoing]:
+    def _offer_again(self, session: Session, retry_cells: int, now_us: int
+                     ) -> list[Outgoing]:
         """What follows a reply that did not settle a session: a bigger table, the region
         in halves, or (the peer was busy) the same offer at a later round."""
-        peer, region, seed, (value, bits) = session.peer, session.region, session.seed, \
-            session.id_prefix
         if retry_cells == BUSY:
             self._defer(session)
             return []
-        if retry_cells != SPLIT_REGION:
-            return [self._offer(peer, region, retry_cells, seed, (value, bits))]
-        if any(length > 1 for _, length in region):
-            return [self._offer(peer, (half,), CELLS_MIN, seed, (value, bits))
-                    for half in _halves(region)]
-        if bits >= 64:
-            return []
-        # one location, too many ops there: split on the op ids' next bit instead
-        return [self._offer(peer, region, CELLS_MIN, seed, (value << 1 | bit, bits + 1))
-                for bit in (0, 1)]
+        out: list[Outgoing] = []
+        for follow_up in _follow_ups(session, retry_cells):
+            out.extend(self._offer_within_rate(follow_up, now_us))
+        return out
 
     def _defer(self, session: Session) -> None:
         """Keep an offer a peer was too busy for, to make again on its next sync turn; at most
@@ -216,6 +223,22 @@ class AntiEntropy:
         return (signed.action_bytes, signed.signature,
                 self.conductor.store.entry_of(signed, shared=True))
 
+
+
+def _follow_ups(session: Session, retry_cells: int) -> list[Session]:
+    """The offers that follow a reply asking for a bigger table (``retry_cells``) or, past
+    the biggest, for the region split in halves (by location, or by the op ids' next bit
+    when the region is a single location)."""
+    value, bits = session.id_prefix
+    if retry_cells != SPLIT_REGION:
+        return [session._replace(cells=retry_cells)]
+    if any(length > 1 for _, length in session.region):
+        return [session._replace(region=(half,), cells=CELLS_MIN)
+                for half in _halves(session.region)]
+    if bits >= 64:
+        return []
+    return [session._replace(id_prefix=(value << 1 | bit, bits + 1), cells=CELLS_MIN)
+            for bit in (0, 1)]
 
 
 def _halves(region: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:

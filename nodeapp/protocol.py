@@ -127,9 +127,10 @@ class NodeProtocol(AntiEntropy, Warrants, Dependencies, Queries, Publishing):
         self._sessions: dict[int, Session] = {}
         self._deferred: dict[bytes, list[Session]] = {}
         self._session_counter = 0
-        self._offers_answered = TokenBuckets(self.settings.sync_offers_per_interval,
-                                             self.settings.sync_interval_us,
-                                             self.settings.sync_offer_burst)
+        # sync offers per peer, each way: those we answer, and those we make
+        self._offers_answered, self._offers_made = (
+            TokenBuckets(self.settings.sync_offers_per_interval, self.settings.sync_interval_us,
+                         self.settings.sync_offer_burst) for _ in range(2))
         self._genesis: tuple[Record, ...] = ()
         self.my_addrs: tuple[str, ...] = ()  # set by a transport that listens
         self.addresses: dict[bytes, tuple[str, ...]] = {}  # where members were heard to listen
@@ -243,7 +244,7 @@ class NodeProtocol(AntiEntropy, Warrants, Dependencies, Queries, Publishing):
         out.extend(self._retry_waiting(now_us))
         if now_us >= self._next_sync_us:
             self._next_sync_us = now_us + self.settings.sync_interval_us
-            out.extend(self._start_sync(rng))
+            out.extend(self._start_sync(rng, now_us))
         if self._ticks % self.settings.members_digest_every_ticks == 0:
             # a bootstrap peer that has not admitted us (its HELLO never came) hears again
             out.extend(Outgoing(peer, self._hello()) for peer in self.bootstrap

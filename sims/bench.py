@@ -65,7 +65,7 @@ def sync_bytes_per_diff_op(ops_held: int, differ: int, seed: int = 5) -> dict[st
         differing = len(a.held_op_ids() ^ b.held_op_ids())
         rng = Random(seed)
         protocol_bytes = record_bytes = 0
-        queue: list[tuple[NodeProtocol, Outgoing]] = [(a, o) for o in a._start_sync(rng)]
+        queue: list[tuple[NodeProtocol, Outgoing]] = [(a, o) for o in a._start_sync(rng, 0)]
         by_agent = {a.agent: a, b.agent: b}
         for _ in range(64):  # an exchange is a handful of frames; bounded anyway
             if not queue:

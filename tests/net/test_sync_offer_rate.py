@@ -16,7 +16,7 @@ import pytest
 
 from nodeapp._core.messages import SyncOffer, SyncReply
 from nodeapp._core.reconcile import CELLS_MIN
-from nodeapp.anti_entropy import BUSY, DEFERRED_MAX, DEFERRED_PER_ROUND, Session
+from nodeapp.anti_entropy import BUSY, DEFERRED_MAX, DEFERRED_PER_ROUND, SPLIT_REGION, Session
 from nodeapp.protocol import NodeProtocol
 from nodeapp.rate_limits import TokenBuckets
 from nodeapp.store import Status
@@ -145,13 +145,37 @@ def test_deferred_offers_are_bounded_and_made_again_a_turn_at_a_time(cluster: Cl
     assert sum(len(q) for q in node._deferred.values()) == DEFERRED_MAX
     assert len(node._deferred[stranger]) == DEFERRED_MAX - DEFERRED_PER_ROUND - 5
     # the peer's turn: its deferred offers are made again (their size kept), not a new sync
+    now = cluster.net.now_us + 100 * node.settings.sync_interval_us  # within the rate
     node._neighbour_turn = neighbours.index(peer)
-    offers = [o.message for o in node._start_sync(Random(1))]
+    offers = [o.message for o in node._start_sync(Random(1), now)]
     assert len(offers) == DEFERRED_PER_ROUND
     assert all(isinstance(o, SyncOffer) and len(o.table) == CELLS_MIN * 4 * 20
                for o in offers)
     assert [o.seed for o in offers] == list(range(DEFERRED_PER_ROUND))  # in order
     assert len(node._deferred[peer]) == 5
     node._neighbour_turn = neighbours.index(peer)
-    assert len(node._start_sync(Random(1))) == 5
+    assert len(node._start_sync(Random(1), now)) == 5
     assert peer not in node._deferred
+
+
+def test_a_peer_asking_for_ever_more_tables_gets_them_only_at_the_rate(cluster: Cluster
+                                                                        ) -> None:
+    """A reply may ask for a bigger table or for the region in halves; a peer that asks for
+    halves every time would double the tables we build per round trip. The offers we make to
+    a peer follow the same rate as those we answer; the rest wait for its next sync turn."""
+    node, greedy = (protocol_of(n) for n in cluster.nodes[:2])
+    settings = node.settings
+    now = cluster.net.now_us + 100 * settings.sync_interval_us  # buckets full
+    queue = [node._offer(greedy.agent, WHOLE_RING, CELLS_MIN, 3).message]
+    made = 0
+    for _ in range(1_000):  # bounded: each reply below answers one offer
+        if not queue:
+            break
+        offer = queue.pop()
+        assert isinstance(offer, SyncOffer)
+        reply = through_frames(node, SyncReply(offer.session, SPLIT_REGION, (), ()))
+        out = [o.message for o in node.on_message(greedy.agent, reply, now)]
+        made += len(out)
+        queue.extend(out)
+    assert made == settings.sync_offer_burst
+    assert len(node._deferred[greedy.agent]) > 0  # the rest wait, in order

@@ -120,7 +120,7 @@ def test_a_difference_too_big_for_any_table_is_split_until_it_fits(
         a._index(record.signed, op_mask_for(record.signed.action))
     assert len(a.held_op_ids() - b.held_op_ids()) > 1000
     rng = Random(1)
-    queue = [(a, o) for o in a._start_sync(rng)]
+    queue = [(a, o) for o in a._start_sync(rng, 0)]
     by_agent = {a.agent: a, b.agent: b}
     for _ in range(5_000):
         if not queue:
