@@ -8,7 +8,10 @@ decode is offered again ``GROWTH`` times bigger; past the largest size the regio
 a region that is a single location is split on op-id prefix bits, so every difference is
 eventually reconciled. Each id is asked for once and each record sent once. One message
 received loads at most ``ANSWER_BYTES_MAX`` of records to answer it: what does not fit shows up
-as a difference again on the next sync round.
+as a difference again on the next sync round. Offers each way between two peers keep to a rate
+(a burst, then ``sync_offers_per_interval``): one over it is answered BUSY, or not made yet,
+and is made again on the peer's next sync turn, so a catch-up bigger than the burst goes on
+where it stopped.
 """
 
 from __future__ import annotations
