@@ -17,6 +17,7 @@ where it stopped.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Sequence
 from random import Random
 from typing import Any, NamedTuple
@@ -44,7 +45,11 @@ log = logging.getLogger("nodeapp.net")
 SPLIT_REGION = 1  # SyncReply.retry_cells value: the biggest table failed, offer halves
 BUSY = 2  # SyncReply.retry_cells value: over the offer rate, offer this again at a later round
 SESSIONS_MAX = 4096  # sync sessions awaiting a reply (splits fan out)
-DEFERRED_MAX = 4096  # offers a peer was too busy for, kept to be made again
+# offers kept per peer to be made again (a peer over our rate, or we over its); the oldest go
+# first. Per peer, so one neighbour whose replies ask for ever more tables cannot push out
+# another's catch-up; only neighbours keep theirs, so all of them together hold at most
+# neighbours_max times this.
+DEFERRED_PER_PEER_MAX = 512
 # deferred offers made again on a peer's sync turn: half the default burst, so they are
 # answered even if some of its rate went on other work; the rest wait for the next turn
 DEFERRED_PER_ROUND = 32
@@ -72,7 +77,7 @@ class AntiEntropy:
     _offers_answered: TokenBuckets
     _offers_made: TokenBuckets
     _sessions: dict[int, Session]
-    _deferred: dict[bytes, list[Session]]
+    _deferred: dict[bytes, deque[Session]]
     _session_counter: int
     _neighbour_turn: int
     _ring: Any
@@ -90,20 +95,34 @@ class AntiEntropy:
             return []
         peer = peers[self._neighbour_turn % len(peers)]
         self._neighbour_turn += 1
-        deferred = self._deferred.pop(peer, None)
+        for gone in [p for p in self._deferred if p not in peers]:
+            del self._deferred[gone]  # no longer a neighbour: its next sync starts afresh
+        deferred = self._deferred.get(peer)
         if deferred:
-            # a catch-up that was cut short by a rate: go on where it stopped, rather than
-            # start again from the top (which would spend the rate on the same rungs)
-            out: list[Outgoing] = []
-            for session in deferred[:DEFERRED_PER_ROUND]:
-                out.extend(self._offer_within_rate(session, now_us))
-            for session in deferred[DEFERRED_PER_ROUND:]:
-                self._defer(session)
-            return out
+            return self._resume(peer, deferred, now_us)
         region = tuple(overlap(self._ring.arc(self.agent), self._ring.arc(peer)))
         if not region or not self._offers_made.take(peer, now_us):
             return []
         return [self._offer(peer, region, CELLS_MIN, rng.getrandbits(63))]
+
+    def _resume(self, peer: bytes, deferred: deque[Session], now_us: int) -> list[Outgoing]:
+        """A catch-up that was cut short by a rate: go on where it stopped, rather than start
+        again from the top (which would spend the rate on the same rungs). Up to
+        DEFERRED_PER_ROUND offers, oldest first; those the rate still refuses keep their place
+        at the front."""
+        out: list[Outgoing] = []
+        refused: list[Session] = []
+        for _ in range(min(DEFERRED_PER_ROUND, len(deferred))):
+            session = deferred.popleft()
+            if self._offers_made.take(peer, now_us):
+                out.append(self._offer(peer, session.region, session.cells, session.seed,
+                                       session.id_prefix))
+            else:
+                refused.append(session)
+        deferred.extendleft(reversed(refused))
+        if not deferred:
+            del self._deferred[peer]
+        return out
 
     def _offer_within_rate(self, session: Session, now_us: int) -> list[Outgoing]:
         """Make an offer now if the peer's rate allows, else keep it for the peer's next sync
@@ -181,18 +200,13 @@ class AntiEntropy:
         return out
 
     def _defer(self, session: Session) -> None:
-        """Keep an offer a peer was too busy for, to make again on its next sync turn; at most
-        DEFERRED_MAX of them in all (the oldest go: the next round's sync finds what they
-        would have)."""
-        self._deferred.setdefault(session.peer, []).append(session)
-        excess = sum(len(queue) for queue in self._deferred.values()) - DEFERRED_MAX
-        while excess > 0:
-            oldest_peer = next(iter(self._deferred))
-            queue = self._deferred[oldest_peer]
-            queue.pop(0)
-            excess -= 1
-            if not queue:
-                del self._deferred[oldest_peer]
+        """Keep an offer to make again on the peer's next sync turn (at most
+        DEFERRED_PER_PEER_MAX per peer: past it the peer's oldest goes, and the next sync
+        from the top finds what it would have)."""
+        queue = self._deferred.get(session.peer)
+        if queue is None:
+            queue = self._deferred[session.peer] = deque(maxlen=DEFERRED_PER_PEER_MAX)
+        queue.append(session)
 
     def _on_fetch(self, peer: bytes, message: Fetch, now_us: int) -> list[Outgoing]:
         return [Outgoing(peer, Records(chunk)) for chunk in

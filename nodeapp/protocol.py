@@ -31,6 +31,7 @@ Rules:
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from random import Random
@@ -125,7 +126,7 @@ class NodeProtocol(AntiEntropy, Warrants, Dependencies, Queries, Publishing):
         self._neighbour_turn = 0
         self._ticks = 0
         self._sessions: dict[int, Session] = {}
-        self._deferred: dict[bytes, list[Session]] = {}
+        self._deferred: dict[bytes, deque[Session]] = {}
         self._session_counter = 0
         # sync offers per peer, each way: those we answer, and those we make
         self._offers_answered, self._offers_made = (

@@ -16,7 +16,13 @@ import pytest
 
 from nodeapp._core.messages import SyncOffer, SyncReply
 from nodeapp._core.reconcile import CELLS_MIN
-from nodeapp.anti_entropy import BUSY, DEFERRED_MAX, DEFERRED_PER_ROUND, SPLIT_REGION, Session
+from nodeapp.anti_entropy import (
+    BUSY,
+    DEFERRED_PER_PEER_MAX,
+    DEFERRED_PER_ROUND,
+    SPLIT_REGION,
+    Session,
+)
 from nodeapp.protocol import NodeProtocol
 from nodeapp.rate_limits import TokenBuckets
 from nodeapp.store import Status
@@ -131,31 +137,42 @@ def test_a_catch_up_bigger_than_the_burst_goes_on_where_it_stopped(tmp_path: Pat
         protocol.conductor.store.close()
 
 
-def test_deferred_offers_are_bounded_and_made_again_a_turn_at_a_time(cluster: Cluster
-                                                                     ) -> None:
+def test_deferred_offers_are_bounded_per_peer_and_made_again_a_turn_at_a_time(
+        cluster: Cluster) -> None:
     node = protocol_of(cluster.nodes[0])
     neighbours = node.ring.neighbours(node.agent, node.settings.neighbours_max)
-    peer, stranger = neighbours[0], b"\x07" * 32
-    region = WHOLE_RING
-    for n in range(DEFERRED_MAX):
-        node._defer(Session(stranger, region, n, (0, 0), CELLS_MIN))
+    honest, greedy, stranger = neighbours[0], neighbours[1], b"\x07" * 32
     for n in range(DEFERRED_PER_ROUND + 5):
-        node._defer(Session(peer, region, n, (0, 0), CELLS_MIN * 4))
-    # the oldest go first: the stranger's, never the newest
-    assert sum(len(q) for q in node._deferred.values()) == DEFERRED_MAX
-    assert len(node._deferred[stranger]) == DEFERRED_MAX - DEFERRED_PER_ROUND - 5
-    # the peer's turn: its deferred offers are made again (their size kept), not a new sync
+        node._defer(Session(honest, WHOLE_RING, n, (0, 0), CELLS_MIN * 4))
+    node._defer(Session(stranger, WHOLE_RING, 0, (0, 0), CELLS_MIN))
+    # a neighbour whose sessions overflow loses its own oldest, never another's
+    for n in range(DEFERRED_PER_PEER_MAX + 10):
+        node._defer(Session(greedy, WHOLE_RING, n, (0, 0), CELLS_MIN))
+    assert [s.seed for s in node._deferred[greedy]] == list(range(10, DEFERRED_PER_PEER_MAX
+                                                                   + 10))
+    assert len(node._deferred[honest]) == DEFERRED_PER_ROUND + 5
+    # the honest peer's turn: its deferred offers are made again (oldest first, their size
+    # kept), not a new sync; and a peer that is no longer a neighbour loses its queue
     now = cluster.net.now_us + 100 * node.settings.sync_interval_us  # within the rate
-    node._neighbour_turn = neighbours.index(peer)
+    node._neighbour_turn = neighbours.index(honest)
     offers = [o.message for o in node._start_sync(Random(1), now)]
-    assert len(offers) == DEFERRED_PER_ROUND
+    assert stranger not in node._deferred
+    assert [o.seed for o in offers if isinstance(o, SyncOffer)] == list(
+        range(DEFERRED_PER_ROUND))
     assert all(isinstance(o, SyncOffer) and len(o.table) == CELLS_MIN * 4 * 20
                for o in offers)
-    assert [o.seed for o in offers] == list(range(DEFERRED_PER_ROUND))  # in order
-    assert len(node._deferred[peer]) == 5
-    node._neighbour_turn = neighbours.index(peer)
-    assert len(node._start_sync(Random(1), now)) == 5
-    assert peer not in node._deferred
+    # offers the rate refuses keep their place at the front
+    node._offers_made = TokenBuckets(1, node.settings.sync_interval_us, 2)
+    node._neighbour_turn = neighbours.index(honest)
+    offers = [o.message for o in node._start_sync(Random(1), now)]
+    assert [o.seed for o in offers if isinstance(o, SyncOffer)] == [32, 33]
+    assert [s.seed for s in node._deferred[honest]] == [34, 35, 36]
+    node._neighbour_turn = neighbours.index(honest)
+    later = now + 3 * node.settings.sync_interval_us
+    assert len(node._start_sync(Random(1), later)) == 2
+    node._neighbour_turn = neighbours.index(honest)
+    assert len(node._start_sync(Random(1), later + 10**7)) == 1
+    assert honest not in node._deferred
 
 
 def test_a_peer_asking_for_ever_more_tables_gets_them_only_at_the_rate(cluster: Cluster
@@ -178,4 +195,5 @@ def test_a_peer_asking_for_ever_more_tables_gets_them_only_at_the_rate(cluster: 
         made += len(out)
         queue.extend(out)
     assert made == settings.sync_offer_burst
-    assert len(node._deferred[greedy.agent]) > 0  # the rest wait, in order
+    # the rest wait for the peer's next turn, and only up to the per-peer bound
+    assert 0 < len(node._deferred[greedy.agent]) <= DEFERRED_PER_PEER_MAX
