@@ -348,9 +348,15 @@ def test_a_newcomer_catches_up_on_a_chain_bigger_than_an_answer(tmp_path: Path) 
     # 3 s a round: past the sync, parked-retry and dependency-retry intervals
     rounds = catch_up(a, b, SYNC_ROUNDS_MAX, 3_000_000)
     assert rounds > 1  # it took more than one answer: the budget was in force
-    store = b.conductor.store
-    for action_hash in notes:
+    assert_valid_then_close(b, notes, also_close=a)
+
+
+def assert_valid_then_close(protocol: NodeProtocol, hashes: list[bytes], *,
+                            also_close: NodeProtocol) -> None:
+    """Each of ``hashes`` is stored valid at ``protocol``; then both nodes' stores close."""
+    store = protocol.conductor.store
+    for action_hash in hashes:
         found = store.get_action(action_hash)
         assert found is not None and found[1] == Status.VALID
-    for protocol in (a, b):
-        protocol.conductor.store.close()
+    for node in (protocol, also_close):
+        node.conductor.store.close()

@@ -25,9 +25,9 @@ from nodeapp.anti_entropy import (
 )
 from nodeapp.protocol import NodeProtocol
 from nodeapp.rate_limits import TokenBuckets
-from nodeapp.store import Status
 from sims.cluster import Cluster
 from tests.net.test_resource_bounds import (
+    assert_valid_then_close,
     big_chain_nodes,
     catch_up,
     protocol_of,
@@ -129,12 +129,7 @@ def test_a_catch_up_bigger_than_the_burst_goes_on_where_it_stopped(tmp_path: Pat
     for protocol in (a, b):
         protocol._offers_answered = TokenBuckets(1, protocol.settings.sync_interval_us, 2)
     catch_up(a, b, rounds_max=60, round_us=a.settings.sync_interval_us)
-    store = b.conductor.store
-    for action_hash in notes:
-        found = store.get_action(action_hash)
-        assert found is not None and found[1] == Status.VALID
-    for protocol in (a, b):
-        protocol.conductor.store.close()
+    assert_valid_then_close(b, notes, also_close=a)
 
 
 def test_deferred_offers_are_bounded_per_peer_and_made_again_a_turn_at_a_time(
