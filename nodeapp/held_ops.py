@@ -18,10 +18,10 @@ _INITIAL_CAPACITY = 1024
 
 
 class HeldOps:
-    """Op id -> (location, action hash), with the ids and locations also as arrays."""
+    """Op id -> action hash, with the ids and their locations as arrays."""
 
     def __init__(self) -> None:
-        self._by_id: dict[int, tuple[int, bytes]] = {}
+        self._by_id: dict[int, bytes] = {}  # a location is only needed in the arrays
         self._ids = np.empty(_INITIAL_CAPACITY, dtype=np.uint64)
         self._locations = np.empty(_INITIAL_CAPACITY, dtype=np.uint32)
 
@@ -36,8 +36,7 @@ class HeldOps:
 
     def action_of(self, op: int) -> bytes | None:
         """The hash of the action an op belongs to, if the op is held."""
-        found = self._by_id.get(op)
-        return None if found is None else found[1]
+        return self._by_id.get(op)
 
     def add(self, op: int, location: int, action_hash: bytes) -> None:
         """Hold an op (holding it again changes nothing)."""
@@ -49,7 +48,7 @@ class HeldOps:
             self._locations = np.concatenate([self._locations, np.empty_like(self._locations)])
         self._ids[n] = op
         self._locations[n] = location
-        self._by_id[op] = (location, action_hash)
+        self._by_id[op] = action_hash
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids as uint64, locations as uint32) of every held op, in the order they came.
