@@ -33,8 +33,9 @@ class ProtocolSettings:
     dependency_retry_us: int = 2_000_000  # ask again for a missing dependency after this
     dependency_gets_max: int = 64  # GETs for missing dependencies per batch received
     members_digest_every_ticks: int = 10
-    # sync offers answered per peer: a peer starts one sync with us per interval at most,
-    # and a big catch-up adds a few dozen more (bigger tables, halved regions) in a burst
+    # sync offers per peer, answered and made: a peer starts one sync with us per interval at
+    # most; a big catch-up's bigger tables and halved regions (a hundred or more offers) go
+    # past the burst and are deferred to the peer's next sync turns (anti_entropy.py)
     sync_offers_per_interval: int = 8
     sync_offer_burst: int = 64
 
