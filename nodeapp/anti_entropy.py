@@ -115,8 +115,7 @@ class AntiEntropy:
         for _ in range(min(DEFERRED_PER_ROUND, len(deferred))):
             session = deferred.popleft()
             if self._offers_made.take(peer, now_us):
-                out.append(self._offer(peer, session.region, session.cells, session.seed,
-                                       session.id_prefix))
+                out.append(self._offer_saved(session))
             else:
                 refused.append(session)
         deferred.extendleft(reversed(refused))
@@ -132,8 +131,12 @@ class AntiEntropy:
         if not self._offers_made.take(session.peer, now_us):
             self._defer(session)
             return []
-        return [self._offer(session.peer, session.region, session.cells, session.seed,
-                            session.id_prefix)]
+        return [self._offer_saved(session)]
+
+    def _offer_saved(self, session: Session) -> Outgoing:
+        """A new offer of a saved session's region, table size, seed and id prefix."""
+        return self._offer(session.peer, session.region, session.cells, session.seed,
+                           session.id_prefix)
 
     def _offer(self, peer: bytes, region: tuple[tuple[int, int], ...], cells: int,
                seed: int, id_prefix: tuple[int, int] = (0, 0)) -> Outgoing:
