@@ -166,7 +166,7 @@ class _LagProbe:
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
-        self.pending: dict[int, tuple[int, bytes]] = {}  # op id -> (commit time, basis loc)
+        self.pending: dict[int, tuple[int, int]] = {}  # op id -> (commit time, basis location)
         self.lags_us: list[int] = []
         self._seen_heads: dict[bytes, int] = {}
 

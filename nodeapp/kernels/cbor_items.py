@@ -53,7 +53,7 @@ def _count_heads(buf: np.ndarray, limit: int) -> int:
         if major == 2 or major == 3:  # byte and text strings: skip their contents
             if length > n - pos:
                 return -1
-            pos += length
+            pos += int(length)  # (an int for mypy; numba treats both alike)
     return count
 
 
