@@ -16,7 +16,7 @@ import sys
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, cast
 
 import typer
 
@@ -394,13 +394,15 @@ def audit(home: HomeOpt, as_json: JsonOpt = False) -> None:
         cols = store.audit_columns()
     result = audit_chains(cols["author_id"], cols["seq"], cols["prev_hash"], cols["own_hash"],
                           cols["timestamp"], closes=cols["closes"])
-    authors = []
+    authors: list[dict[str, Any]] = []
+    lines: list[str] = []
     for index, pubkey in enumerate(cols["authors"]):
-        authors.append({"agent": str(AgentPubKey(bytes(pubkey))),
-                        "actions": int(result.rows[index]), "problems": result.problems(index)})
-    bad = [a for a in authors if a["problems"]]
-    lines = [f"{len(authors)} chain{'s' * (len(authors) != 1)}, {len(bad)} with problems"]
-    lines += [f"{a['agent']}: {'; '.join(a['problems'])}" for a in bad]
+        agent, problems = str(AgentPubKey(bytes(pubkey))), result.problems(index)
+        authors.append({"agent": agent, "actions": int(result.rows[index]), "problems": problems})
+        if problems:
+            lines.append(f"{agent}: {'; '.join(problems)}")
+    count = len(authors)
+    lines.insert(0, f"{count} chain{'s' * (count != 1)}, {len(lines)} with problems")
     _emit(as_json, {"chains": len(authors), "authors": authors}, lines)
 
 
@@ -431,8 +433,9 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         code = ABORTED
     except _CLICK_ERRORS as exc:  # typos, missing options: click's usage errors
-        exc.show()
-        sys.exit(exc.exit_code)
+        usage = cast(_ClickError, exc)
+        usage.show()
+        sys.exit(usage.exit_code)
     # a command that raised typer.Exit(n) returns n here in standalone_mode=False, and so
     # does Ctrl-C inside a command, as 130, without a word (outside one, it raises)
     if code == ABORTED:
@@ -444,6 +447,14 @@ def main() -> None:
 def _error_line(message: str) -> None:
     # one line, even when a path or a peer's text holds a line break
     typer.echo("error: " + message.replace("\r", "\\r").replace("\n", "\\n"), err=True)
+
+
+class _ClickError(Protocol):
+    """What main() uses of click's ClickException (typer's vendored copy or click's own)."""
+
+    exit_code: int
+
+    def show(self) -> None: ...
 
 
 def _click_error_classes() -> tuple[type[Exception], ...]:

@@ -107,14 +107,12 @@ class NetworkReads:
     protocol: NodeProtocol
     query_protocol_id: str
     stats: Counter[str]
+    _clock_us: Callable[[], int]
 
     def publish_new_records(self) -> int:
         raise NotImplementedError
 
     def store_guard(self) -> AbstractContextManager[None]:
-        raise NotImplementedError
-
-    def _clock_us(self) -> int:
         raise NotImplementedError
 
     def _note_changes(self) -> None:
