@@ -36,7 +36,7 @@ from nodeapp._core.reconcile import CELLS_MIN, iblt_from_bytes, next_size
 from nodeapp.errors import MalformedData
 from nodeapp.held_ops import HeldOps
 from nodeapp.kernels.iblt import peel, region_iblt
-from nodeapp.protocol_common import Outgoing, chunk_records, record_bytes
+from nodeapp.protocol_common import Outgoing, agent_label, chunk_records, record_bytes
 from nodeapp.rate_limits import TokenBuckets
 from nodeapp.store import Status
 
@@ -156,7 +156,7 @@ class AntiEntropy:
         try:
             theirs = iblt_from_bytes(offer.table, offer.seed)
         except MalformedData as exc:
-            log.info("bad sync offer from %s: %s", peer.hex()[:12], exc)
+            log.info("bad sync offer from %s: %s", agent_label(peer), exc)
             return []
         mine = region_iblt(*self._held.arrays(), offer.region, offer.id_prefix, theirs.cells,
                            offer.seed)

@@ -22,7 +22,7 @@ from typing import Any
 import trio
 
 from nodeapp._core.canonical import decode_shallow, encode
-from nodeapp._core.hashing import AgentPubKey, blake2b_256, location_of
+from nodeapp._core.hashing import blake2b_256, location_of
 from nodeapp._core.messages import (
     FRAME_BYTES_MAX,
     QUERIES,
@@ -45,7 +45,7 @@ from nodeapp.kernels.cbor_items import check_item_budget
 from nodeapp.net import Host
 from nodeapp.network_view import NetworkReadsNeeded, NetworkView
 from nodeapp.protocol import NodeProtocol
-from nodeapp.protocol_common import record_bytes
+from nodeapp.protocol_common import agent_label, record_bytes
 from nodeapp.queries import ACTIVITY_PAGE_BYTES_MAX, next_activity_start
 
 log = logging.getLogger("nodeapp.runtime")
@@ -142,7 +142,7 @@ class NetworkReads:
         if agent == self.agent:
             return self.conductor.call_json(zome, fn, payload)
         answer = await self._ask(agent, Call(zome, fn, encode(payload)))
-        callee = str(AgentPubKey(agent))[:20]
+        callee = agent_label(agent)
         if not isinstance(answer, Called):
             reason = answer.reason if isinstance(answer, Refused) else "no answer"
             raise RemoteCallFailed(f"{callee} did not run {zome}.{fn}: {reason}")

@@ -75,7 +75,7 @@ from nodeapp.dependencies import Dependencies
 from nodeapp.errors import MalformedData, ValidationError
 from nodeapp.held_ops import HeldOps
 from nodeapp.parking import ParkingLot
-from nodeapp.protocol_common import Outgoing, ProtocolSettings
+from nodeapp.protocol_common import Outgoing, ProtocolSettings, agent_label
 from nodeapp.publishing import Publishing, PublishState
 from nodeapp.queries import Queries
 from nodeapp.rate_limits import TokenBuckets
@@ -272,7 +272,7 @@ class NodeProtocol(AntiEntropy, Warrants, Dependencies, Queries, Publishing):
             if isinstance(message, Got) and len(message.records) == 3:
                 return self._on_got(peer, message, now_us)
             if isinstance(message, Refused):
-                log.info("peer %s refused us: %s", peer.hex()[:12], message.reason)
+                log.info("peer %s refused us: %s", agent_label(peer), message.reason)
                 return []
             return [Outgoing(peer, Refused("not a member of this network: send HELLO first"))]
         handler = {
@@ -316,12 +316,12 @@ class NodeProtocol(AntiEntropy, Warrants, Dependencies, Queries, Publishing):
         if invite_key is not None:
             seen = self._invite_uses.get(invite_key[0], set())
             if not count_allows(invite_key[1], seen, peer):
-                log.info("refused %s: invite_used_up (its %d uses are taken)", peer.hex()[:12],
+                log.info("refused %s: invite_used_up (its %d uses are taken)", agent_label(peer),
                          invite_key[1].uses_max)
                 return False
         report = self.conductor.ingest(list(genesis), all_or_nothing=True)
         if report.rejected or report.unresolved:
-            log.info("refused %s: %s", peer.hex()[:12], (report.rejected or report.unresolved)[0])
+            log.info("refused %s: %s", agent_label(peer), (report.rejected or report.unresolved)[0])
             return False
         if invite_key is not None:
             self._invite_uses.setdefault(invite_key[0], set()).add(peer)
@@ -416,7 +416,7 @@ class NodeProtocol(AntiEntropy, Warrants, Dependencies, Queries, Publishing):
             try:
                 signed = signed_action_from_parts(record[0], record[1])
             except MalformedData as exc:
-                log.info("dropped a malformed record from %s: %s", peer.hex()[:12], exc)
+                log.info("dropped a malformed record from %s: %s", agent_label(peer), exc)
                 continue
             author = signed.action.author
             if author in self.blocked or author not in self.members:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
 
+from nodeapp._core.hashing import HASH_BYTES, AgentPubKey
 from nodeapp._core.messages import RECORDS_PER_FRAME_MAX, Message, Record
 
 
@@ -76,3 +77,11 @@ def verify_detached(agent: bytes, message: bytes, signature: bytes) -> bool:
     except (BadSignatureError, ValueError):
         return False
     return True
+
+
+def agent_label(agent: bytes) -> str:
+    """How log lines name an agent: the first 20 characters of its printable key, the same in
+    every line, so that one search finds all that a node logged about it."""
+    if len(agent) != HASH_BYTES:  # never for an authenticated peer; a log line must not raise
+        return agent.hex()[:20]
+    return str(AgentPubKey(agent))[:20]

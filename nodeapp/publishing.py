@@ -25,7 +25,7 @@ from nodeapp._core.messages import (
     receipts_signed_bytes,
 )
 from nodeapp._core.ops import OpPlacement, OpType
-from nodeapp.protocol_common import Outgoing, verify_detached
+from nodeapp.protocol_common import Outgoing, agent_label, verify_detached
 
 log = logging.getLogger("nodeapp.net")
 
@@ -124,7 +124,7 @@ class Publishing:
         validator = message.validator
         if validator != peer or not verify_detached(
                 validator, receipts_signed_bytes(validator, message.items), message.signature):
-            log.info("dropped receipts from %s: not signed by the sender", peer.hex()[:12])
+            log.info("dropped receipts from %s: not signed by the sender", agent_label(peer))
             return []
         kept = []
         for op, _verdict in message.items:

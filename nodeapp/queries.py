@@ -39,7 +39,7 @@ from nodeapp._core.messages import (
     Refused,
 )
 from nodeapp.errors import MalformedData, NodeError
-from nodeapp.protocol_common import FRAME_RECORD_BYTES_MAX, record_bytes
+from nodeapp.protocol_common import FRAME_RECORD_BYTES_MAX, agent_label, record_bytes
 from nodeapp.store import Status
 
 log = logging.getLogger("nodeapp.net")
@@ -157,5 +157,5 @@ class Queries:
             return Called(True, encode(output))
         except NodeError as exc:  # MalformedData included: an output that cannot travel
             log.info("remote call %s.%s from %s refused: %s", call.zome, call.fn,
-                     peer.hex()[:12], exc)
+                     agent_label(peer), exc)
             return Called(False, str(exc).encode()[:ERROR_BYTES_MAX])

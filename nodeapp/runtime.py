@@ -71,6 +71,7 @@ from nodeapp.net import BadAddress, Host, UnsupportedProtocol, open_host
 from nodeapp.network_reads import NetworkReads, decode_peer_message, query_protocol_id_for
 from nodeapp.peer_addresses import check_peer_address
 from nodeapp.protocol import NodeProtocol, Outgoing, ProtocolSettings
+from nodeapp.protocol_common import agent_label
 from nodeapp.send_queues import DialBackoff, Frame, PeerQueue, SendQueues
 from nodeapp.store import store_failure
 
@@ -92,10 +93,6 @@ def protocol_id_for(dna_hash: bytes) -> str:
 def message_protocol_id_for(dna_hash: bytes) -> str:
     """The one-way message stream protocol a network's nodes speak to each other."""
     return f"/nodeapp/{dna_hash.hex()[:16]}/2.0.0"
-
-
-def _short(agent: bytes) -> str:
-    return str(AgentPubKey(agent))[:20]
 
 
 def _peer_of_addr(addr: str) -> str | None:
@@ -286,7 +283,7 @@ class RunningNode(NetworkReads):
             return encode_message(self.conductor.dna.hash, item.message)
         except MalformedData as exc:
             log.warning("not sending a %s to %s: %s", type(item.message).__name__,
-                        _short(item.peer), exc)
+                        agent_label(item.peer), exc)
             return None
 
     def _queue_for(self, agent: bytes) -> PeerQueue | None:
@@ -403,15 +400,15 @@ class RunningNode(NetworkReads):
         if len(protocol.members) != len(self._known_members):
             for agent in sorted(protocol.members - self._known_members):
                 addrs = protocol.addresses.get(agent, ())
-                log.info("peer joined: %s (%s)%s", _short(agent), peer_id_of(agent),
+                log.info("peer joined: %s (%s)%s", agent_label(agent), peer_id_of(agent),
                          f" at {addrs[0]}" if addrs else "")
             self._known_members = set(protocol.members)
         if len(protocol.warrants) != len(self._known_warrants):
             for agent in sorted(set(protocol.warrants) - self._known_warrants):
                 warrant = protocol.warrants[agent]
                 kind = "invalid data" if warrant.kind == 0 else "chain fork"
-                log.warning("warrant: %s is blocked for %s (issued by %s)", _short(agent), kind,
-                            _short(warrant.issuer))
+                log.warning("warrant: %s is blocked for %s (issued by %s)", agent_label(agent),
+                            kind, agent_label(warrant.issuer))
             self._known_warrants = set(protocol.warrants)
 
     def _log_summary(self) -> None:

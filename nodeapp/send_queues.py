@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import trio
 
-from nodeapp._core.hashing import AgentPubKey
 from nodeapp._core.messages import FRAME_BYTES_MAX
+from nodeapp.protocol_common import agent_label
 
 log = logging.getLogger("nodeapp.runtime")
 
@@ -125,7 +125,7 @@ class SendQueues:
         self._stats[counter] += 1
         if self._stats[counter] % 100 == 1:  # a stalled peer drops many: log a sample
             log.info("%s: dropped a %s to %s (sync repairs it)", counter, kind,
-                     str(AgentPubKey(queue.agent))[:20])
+                     agent_label(queue.agent))
         return False
 
 

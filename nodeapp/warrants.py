@@ -21,7 +21,7 @@ from nodeapp._core.canonical import encode_flat
 from nodeapp._core.integrity import Unresolved
 from nodeapp._core.messages import Record, Warrant, encode_message
 from nodeapp.errors import MalformedData
-from nodeapp.protocol_common import Outgoing, verify_detached
+from nodeapp.protocol_common import Outgoing, agent_label, verify_detached
 from nodeapp.store import Status
 
 log = logging.getLogger("nodeapp.net")
@@ -66,7 +66,7 @@ class Warrants:
         body = encode_flat([kind, agent, [list(r) for r in proof]])
         warrant = Warrant(kind, agent, proof, self.agent,
                           self.conductor.sign(WARRANT_TAG + body))
-        log.warning("warranting %s: %s", agent.hex()[:12], reason)
+        log.warning("warranting %s: %s", agent_label(agent), reason)
         return self._believe(warrant)
 
     def _believe(self, warrant: Warrant) -> list[Outgoing]:
@@ -107,7 +107,7 @@ class Warrants:
         self._warrants_pending.pop(warrant.agent, None)
         if not verdict:
             log.info("ignored a warrant from %s whose proof does not hold",
-                     warrant.issuer.hex()[:12])
+                     agent_label(warrant.issuer))
             return []
         return self._believe(warrant)
 

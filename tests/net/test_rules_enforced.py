@@ -49,10 +49,12 @@ async def warranted_by_the_others(nodes: list[RunningNode], bad: RunningNode, ba
         assert not valid_at(node, bad_hash)
 
 
-def warned_of(caplog: pytest.LogCaptureFixture, rule: str) -> None:
-    """The authorities that warranted said which rule was broken."""
+def warned_of(caplog: pytest.LogCaptureFixture, rule: str, agent: bytes) -> None:
+    """The authorities that warranted said which rule was broken, and named the agent as
+    every log line does (the start of its printable key, docs/operations.md)."""
+    name = str(AgentPubKey(agent))[:20]
     said = [r.getMessage() for r in caplog.records if r.name == "nodeapp.net"]
-    assert any("warranting" in m and rule in m for m in said), said
+    assert any("warranting" in m and name in m and rule in m for m in said), said
 
 
 async def test_roles_travel_and_a_self_given_role_is_warranted(tmp_path: Path) -> None:
@@ -125,7 +127,7 @@ async def test_a_resource_born_active_is_warranted(tmp_path: Path,
                 custodian=str(AgentPubKey(bad.agent)), state=ResourceState.Active)
             bad_hash, _ = commit_unchecked(bad, "resource", "EconomicResource", born_active)
             await warranted_by_the_others(nodes, bad, bad_hash)
-            warned_of(caplog, "resource.created_pending")
+            warned_of(caplog, "resource.created_pending", bad.agent)
 
 
 async def test_a_write_after_close_chain_is_warranted(tmp_path: Path,
@@ -142,4 +144,4 @@ async def test_a_write_after_close_chain_is_warranted(tmp_path: Path,
                 await bad.zome_call("example", "create_note", {"title": "after the end"})
             late, _ = commit_unchecked(bad, "example", "Note", Note(title="after the end"))
             await warranted_by_the_others(nodes, bad, late)
-            warned_of(caplog, "closed_chain")
+            warned_of(caplog, "closed_chain", bad.agent)
