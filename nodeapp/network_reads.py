@@ -167,11 +167,12 @@ class NetworkReads:
             message = decode_peer_message(dna_hash, frame)
         except MalformedData as exc:
             self.stats["frames_refused"] += 1
-            log.warning("refused a query from %s: %s", peer_id, exc)
+            log.warning("refused a query from %s: %s", agent_label(agent, peer_id), exc)
             return None
         if not isinstance(message, QUERIES):
             self.stats["frames_refused"] += 1
-            log.warning("refused a %s sent as a query by %s", type(message).__name__, peer_id)
+            log.warning("refused a %s sent as a query by %s", type(message).__name__,
+                        agent_label(agent, peer_id))
             return None
         self.stats["queries_in"] += 1
         try:
@@ -199,7 +200,8 @@ class NetworkReads:
                 self.stats["queries_out"] += 1
                 return decode_peer_message(dna_hash, frame)
             except NodeError as exc:
-                log.debug("%s to %s failed: %s", type(message).__name__, peer_id, exc)
+                log.debug("%s to %s failed: %s", type(message).__name__,
+                          agent_label(agent, peer_id), exc)
         return None
 
     async def _fetch(self, view: NetworkView) -> None:

@@ -79,9 +79,12 @@ def verify_detached(agent: bytes, message: bytes, signature: bytes) -> bool:
     return True
 
 
-def agent_label(agent: bytes) -> str:
+def agent_label(agent: bytes, peer_id: str | None = None) -> str:
     """How log lines name an agent: the first 20 characters of its printable key, the same in
-    every line, so that one search finds all that a node logged about it."""
-    if len(agent) != HASH_BYTES:  # never for an authenticated peer; a log line must not raise
-        return agent.hex()[:20]
-    return str(AgentPubKey(agent))[:20]
+    every line, so that one search finds all that a node logged about it; lines about a
+    connection add its libp2p ``peer_id`` in brackets."""
+    if type(agent) is not bytes or len(agent) != HASH_BYTES:  # a log line must never raise
+        label = bytes(agent).hex()[:20]
+    else:
+        label = str(AgentPubKey(agent))[:20]
+    return label if peer_id is None else f"{label} ({peer_id})"

@@ -244,7 +244,7 @@ class RunningNode(NetworkReads):
             message = decode_peer_message(self.conductor.dna.hash, frame)
         except MalformedData as exc:
             self.stats["frames_refused"] += 1
-            log.warning("refused a frame from %s: %s", peer_id, exc)
+            log.warning("refused a frame from %s: %s", agent_label(agent, peer_id), exc)
             return False
         self.stats["frames_in"] += 1
         kind = type(message).__name__
@@ -255,7 +255,7 @@ class RunningNode(NetworkReads):
             with self.store_guard():
                 out = self.protocol.on_message(agent, message, self._clock_us())
         except NodeError as exc:  # the node survives anything a peer sends
-            log.warning("failed on a %s from %s: %s", kind, peer_id, exc)
+            log.warning("failed on a %s from %s: %s", kind, agent_label(agent, peer_id), exc)
             return True
         self._dispatch(out)
         self._note_changes()
@@ -332,7 +332,7 @@ class RunningNode(NetworkReads):
                     try:
                         await self.host.send(peer_id, self.message_protocol_id, frame)
                     except UnsupportedProtocol:
-                        log.info("%s does not serve %s: using %s", peer_id,
+                        log.info("%s does not serve %s: using %s", agent_label(agent, peer_id),
                                  self.message_protocol_id, self.protocol_id)
                         legacy[0] = True
                 if legacy[0]:
@@ -340,11 +340,12 @@ class RunningNode(NetworkReads):
                                             response_bytes_max=ACK_BYTES_MAX)
             except NodeError as exc:
                 self.stats["send_failed"] += 1
-                log.debug("sending a %s to %s failed: %s", kind, peer_id, exc)
+                log.debug("sending a %s to %s failed: %s", kind, agent_label(agent, peer_id), exc)
                 return
         if scope.cancelled_caught:
             self.stats["send_failed"] += 1
-            log.debug("sending a %s to %s took over %g s", kind, peer_id, SEND_S_MAX)
+            log.debug("sending a %s to %s took over %g s", kind, agent_label(agent, peer_id),
+                      SEND_S_MAX)
             return
         self.stats["frames_out"] += 1
 
@@ -368,7 +369,7 @@ class RunningNode(NetworkReads):
                 try:
                     await self.host.connect(addr)
                 except NodeError as exc:
-                    log.debug("cannot dial %s at %s: %s", peer_id, addr, exc)
+                    log.debug("cannot dial %s at %s: %s", agent_label(agent, peer_id), addr, exc)
                     continue
                 self._dial_backoff.succeeded(agent)
                 return True

@@ -19,7 +19,7 @@ from leaks import resources
 from nodes import damage_store, fill_store, in_thread, new_home, wait_until
 
 from nodeapp._core.canonical import encode_flat
-from nodeapp._core.hashing import blake2b_256
+from nodeapp._core.hashing import AgentPubKey, blake2b_256
 from nodeapp._core.messages import (
     FRAME_BYTES_MAX,
     PROTOCOL_VERSION,
@@ -129,7 +129,9 @@ async def test_bad_frames_are_refused_logged_and_the_node_keeps_answering(
     runtime_lines = [r.getMessage() for r in caplog.records if r.name == "nodeapp.runtime"
                      and "refused a frame" in r.getMessage()]
     assert len(runtime_lines) == len(bad_frames)
-    assert all(peer.peer_id in line for line in runtime_lines)
+    # named as every line names an agent: its key's start, then its peer id
+    sender = f"{str(AgentPubKey(outsider.public_key))[:20]} ({peer.peer_id})"
+    assert all(sender in line for line in runtime_lines)
     assert any("another DNA" in line for line in runtime_lines)
     assert any("CBOR items" in line for line in runtime_lines)
     net_lines = [r.getMessage() for r in caplog.records if r.name == "nodeapp.net"]
