@@ -401,7 +401,7 @@ class RunningNode(NetworkReads):
         if len(protocol.members) != len(self._known_members):
             for agent in sorted(protocol.members - self._known_members):
                 addrs = protocol.addresses.get(agent, ())
-                log.info("peer joined: %s (%s)%s", agent_label(agent), peer_id_of(agent),
+                log.info("peer joined: %s%s", agent_label(agent, peer_id_of(agent)),
                          f" at {addrs[0]}" if addrs else "")
             self._known_members = set(protocol.members)
         if len(protocol.warrants) != len(self._known_warrants):
