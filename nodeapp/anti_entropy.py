@@ -103,7 +103,7 @@ class AntiEntropy:
         region = tuple(overlap(self._ring.arc(self.agent), self._ring.arc(peer)))
         if not region or not self._offers_made.take(peer, now_us):
             return []
-        return [self._offer(peer, region, CELLS_MIN, rng.getrandbits(63))]
+        return [self._offer(Session(peer, region, rng.getrandbits(63), (0, 0), CELLS_MIN))]
 
     def _resume(self, peer: bytes, deferred: deque[Session], now_us: int) -> list[Outgoing]:
         """A catch-up that was cut short by a rate: go on where it stopped, rather than start
@@ -115,7 +115,7 @@ class AntiEntropy:
         for _ in range(min(DEFERRED_PER_ROUND, len(deferred))):
             session = deferred.popleft()
             if self._offers_made.take(peer, now_us):
-                out.append(self._offer_saved(session))
+                out.append(self._offer(session))
             else:
                 refused.append(session)
         deferred.extendleft(reversed(refused))
@@ -131,22 +131,20 @@ class AntiEntropy:
         if not self._offers_made.take(session.peer, now_us):
             self._defer(session)
             return []
-        return [self._offer_saved(session)]
+        return [self._offer(session)]
 
-    def _offer_saved(self, session: Session) -> Outgoing:
-        """A new offer of a saved session's region, table size, seed and id prefix."""
-        return self._offer(session.peer, session.region, session.cells, session.seed,
-                           session.id_prefix)
-
-    def _offer(self, peer: bytes, region: tuple[tuple[int, int], ...], cells: int,
-               seed: int, id_prefix: tuple[int, int] = (0, 0)) -> Outgoing:
+    def _offer(self, session: Session) -> Outgoing:
+        """Offer the table of the ops held in ``session``'s region (and id prefix), of its
+        size, and keep the session until the reply settles it."""
         self._session_counter += 1
-        session = self._session_counter
-        table = region_iblt(*self._held.arrays(), region, id_prefix, cells, seed)
-        self._sessions[session] = Session(peer, region, seed, id_prefix, table.cells)
+        number = self._session_counter
+        table = region_iblt(*self._held.arrays(), session.region, session.id_prefix,
+                            session.cells, session.seed)
+        self._sessions[number] = session._replace(cells=table.cells)
         if len(self._sessions) > SESSIONS_MAX:
             self._sessions.pop(next(iter(self._sessions)))
-        return Outgoing(peer, SyncOffer(session, region, seed, table.to_bytes(), id_prefix))
+        return Outgoing(session.peer, SyncOffer(number, session.region, session.seed,
+                                                table.to_bytes(), session.id_prefix))
 
     def _on_sync_offer(self, peer: bytes, offer: SyncOffer, now_us: int) -> list[Outgoing]:
         # each answer scans every op held (~16 ms at 1M ops): a peer offering faster than

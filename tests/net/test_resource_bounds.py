@@ -46,7 +46,7 @@ from nodeapp._core.messages import (
 )
 from nodeapp._core.ops import op_hash, op_mask_for, op_types_for
 from nodeapp._core.reconcile import CELLS_MIN
-from nodeapp.anti_entropy import ANSWER_BYTES_MAX
+from nodeapp.anti_entropy import ANSWER_BYTES_MAX, Session
 from nodeapp.conductor import Conductor, make_signer
 from nodeapp.keystore import AgentKey
 from nodeapp.protocol import GENESIS_GETS_PER_WELCOME, HEARD_ADDRESSES_MAX, NodeProtocol
@@ -309,7 +309,7 @@ def test_a_fetch_of_every_op_loads_at_most_the_answer_budget(tmp_path: Path) -> 
     sent = sent_records(a, a.on_message(b.agent, fetch, 0))
     assert sent and sum(record_bytes(r) for r in sent) <= ANSWER_BYTES_MAX
     # the same for the ids a sync reply says it wants
-    offer = a._offer(b.agent, ((0, 1 << 32),), CELLS_MIN, 1).message
+    offer = a._offer(Session(b.agent, ((0, 1 << 32),), 1, (0, 0), CELLS_MIN)).message
     assert isinstance(offer, SyncOffer)
     reply = through_frames(a, SyncReply(offer.session, 0, ids, ()))
     sent = sent_records(a, a.on_message(b.agent, reply, 0))

@@ -82,7 +82,7 @@ def test_a_bucket_that_could_never_allow_is_refused(args: tuple[int, int, int]) 
 
 
 def offer_from(sender: NodeProtocol, receiver: NodeProtocol) -> SyncOffer:
-    offer = sender._offer(receiver.agent, WHOLE_RING, CELLS_MIN, 7).message
+    offer = sender._offer(Session(receiver.agent, WHOLE_RING, 7, (0, 0), CELLS_MIN)).message
     assert isinstance(offer, SyncOffer)
     message = through_frames(receiver, offer)
     assert isinstance(message, SyncOffer)
@@ -178,7 +178,7 @@ def test_a_peer_asking_for_ever_more_tables_gets_them_only_at_the_rate(cluster: 
     node, greedy = (protocol_of(n) for n in cluster.nodes[:2])
     settings = node.settings
     now = cluster.net.now_us + 100 * settings.sync_interval_us  # buckets full
-    queue = [node._offer(greedy.agent, WHOLE_RING, CELLS_MIN, 3).message]
+    queue = [node._offer(Session(greedy.agent, WHOLE_RING, 3, (0, 0), CELLS_MIN)).message]
     made = 0
     for _ in range(1_000):  # bounded: each reply below answers one offer
         if not queue:
