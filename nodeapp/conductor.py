@@ -292,6 +292,7 @@ class Conductor:
         decoded = list(decoded)
         # in seq order (stable), so every prev inside the batch is judged before what follows it
         decoded.sort(key=lambda item: item[0].action.seq)
+        marker = self.store.write_marker()  # before the read that store_received relies on
         held = self.store.held_masks([signed.hash for signed, _ in decoded])
         types, zomes = self.dna.types, self.dna.zomes
         forged = self._forged_among(decoded, held)
@@ -343,7 +344,7 @@ class Conductor:
                 report.unresolved.append((signed.hash, result.deps))
         if all_or_nothing and (report.rejected or report.unresolved):
             return report
-        report.stored = self.store.store_received(batch.records)
+        report.stored = self.store.store_received(batch.records, not_held_at=marker)
         self.store.hold_more([(report.held[h][0], mask, more_entries.get(h))
                               for h, mask in report.more_ops])
         report.stored_hashes = [r.signed.hash for r in batch.records]

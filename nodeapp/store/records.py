@@ -42,6 +42,14 @@ class ChainHead(NamedTuple):
     hash: bytes
 
 
+class WriteMarker(NamedTuple):
+    """What :meth:`SqliteStore.write_marker` returns: equal markers mean nothing was written in
+    between."""
+
+    data_version: int  # changes when another connection commits
+    own_changes: int  # rows this connection has changed since it opened
+
+
 @dataclass(frozen=True)
 class StoredLink:
     """A link as ``get_links`` returns it."""

@@ -47,7 +47,15 @@ from nodeapp.errors import (
     StoreUnavailable,
     UsageError,
 )
-from nodeapp.store.records import HKEY_STRUCT, ChainHead, StagedRecord, Status, StoredLink, hkey
+from nodeapp.store.records import (
+    HKEY_STRUCT,
+    ChainHead,
+    StagedRecord,
+    Status,
+    StoredLink,
+    WriteMarker,
+    hkey,
+)
 from nodeapp.store.reports import StoreReports
 from nodeapp.store.schema import MIGRATIONS, SCHEMA_VERSION, split_sql
 
@@ -255,14 +263,29 @@ class SqliteStore(StoreReports):
             self._insert_records(records, authored=True, next_id=next_id,
                                  held_entries=held_entries)
 
-    def store_received(self, records: Sequence[StagedRecord]) -> int:
+    def store_received(self, records: Sequence[StagedRecord],
+                       not_held_at: WriteMarker | None = None) -> int:
         """Store records received from peers (already validated to ``status``) in one
-        transaction; actions already held are skipped. Returns how many were new."""
+        transaction; actions already held are skipped. Returns how many were new.
+
+        ``not_held_at``: the caller found none of ``records`` held when :meth:`write_marker`
+        returned this. If nothing was written since, that is still true and is not asked
+        again (one index probe per record saved); otherwise each is looked up here."""
         with self._transaction():
-            held = self.held_masks([r.signed.hash for r in records])
-            fresh = [r for r in records if r.signed.hash not in held]
+            if not_held_at is not None and self.write_marker() == not_held_at:
+                fresh = list(records)
+            else:
+                held = self.held_masks([r.signed.hash for r in records])
+                fresh = [r for r in records if r.signed.hash not in held]
             self._insert_records(fresh, authored=False)
         return len(fresh)
+
+    def write_marker(self) -> WriteMarker:
+        """A value that changes whenever anything is written to the store, by this connection
+        (its count of rows changed) or by any other (SQLite's data_version). Read it before
+        reading what a later write depends on; an equal marker later means that read holds."""
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        return WriteMarker(version, self._db.total_changes)
 
     def _lookup_many(self, hashes: Sequence[bytes], column: str = "id", *,
                      entries: bool = False) -> dict[bytes, int]:

@@ -3,6 +3,7 @@ it rejected (nodeapp.conductor + nodeapp.store)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from builders import (
     START_US,
     STEP_US,
     Chain,
+    FakeClock,
     build_chain,
     build_conductor,
     build_dna,
@@ -19,6 +21,7 @@ from builders import (
     note_bytes,
     private_note_bytes,
     sign,
+    staged,
 )
 
 from nodeapp._core.actions import Dna, SignedAction, Update, Visibility
@@ -27,7 +30,7 @@ from nodeapp._core.limits import CLOCK_DRIFT_MAX_US
 from nodeapp._core.ops import OpType, ops_for_action
 from nodeapp.conductor import Conductor, IngestReport
 from nodeapp.keystore import AgentKey, generate_agent_key
-from nodeapp.store import Status
+from nodeapp.store import SqliteStore, Status
 
 NOTES = 5
 
@@ -292,3 +295,62 @@ def test_a_chain_with_a_private_entry_can_be_ingested(node: Conductor, chain_b: 
     assert report.rejected == []
     assert report.unresolved == []
     assert held(node, private) and held(node, after)
+
+
+# --- the held check that store_received may skip ------------------------------------------
+
+
+def rows_of(store: SqliteStore, signed: SignedAction) -> int:
+    return store._db.execute("SELECT count(*) FROM action WHERE hash = ?",
+                             (signed.hash,)).fetchone()[0]
+
+
+def test_store_received_trusts_an_unchanged_marker(tmp_path: Path, key_b: AgentKey) -> None:
+    store = SqliteStore(tmp_path / "node.db")
+    chain = build_chain(key_b, 2, build_dna(stewards=[key_b]).hash)
+    marker = store.write_marker()
+    assert store.write_marker() == marker  # reading changes nothing
+    assert store.store_received([staged(s, chain.entry_of(s)) for s in chain],
+                                not_held_at=marker) == len(chain)
+    assert store.write_marker() != marker
+
+
+@pytest.mark.parametrize("writer", ["this connection", "another connection"])
+def test_a_write_after_the_marker_makes_store_received_look_again(
+        tmp_path: Path, key_b: AgentKey, writer: str) -> None:
+    store = SqliteStore(tmp_path / "node.db")
+    other = store if writer == "this connection" else SqliteStore(tmp_path / "node.db")
+    chain = build_chain(key_b, 2, build_dna(stewards=[key_b]).hash)
+    records = [staged(s, chain.entry_of(s)) for s in chain]
+    marker = store.write_marker()  # the caller looked: none of these was held
+    assert other.store_received(records) == len(chain)  # ... then someone stored them
+    assert store.store_received(records, not_held_at=marker) == 0
+    assert all(rows_of(store, s) == 1 for s in chain)
+
+
+def test_ingest_stores_once_when_another_connection_stores_the_same_batch(
+        tmp_path: Path, key_b: AgentKey) -> None:
+    """The race the marker guards: between ingest's look-up of what is held and its write,
+    another connection to the file (another thread of the node) stores the same records."""
+    other_path = tmp_path / "node.db"
+    key = generate_agent_key()
+    dna = build_dna(stewards=[key])
+    chain = build_chain(key_b, NOTES, dna.hash)
+
+    class RacedStore(SqliteStore):
+        raced = False
+
+        def held_masks(self, hashes: Sequence[bytes]) -> dict[bytes, int]:
+            found = super().held_masks(hashes)
+            if len(hashes) == len(chain) and not self.raced:  # ingest's look-up of the batch
+                self.raced = True
+                SqliteStore(other_path).store_received(
+                    [staged(s, chain.entry_of(s)) for s in chain])
+            return found
+
+    node = Conductor(RacedStore(other_path), dna, key, clock_us=FakeClock())
+    node.genesis()
+    report = node.ingest(chain.items())
+    assert not report.rejected and not report.unresolved
+    assert report.stored == 0  # the other connection stored them first
+    assert all(rows_of(node.store, s) == 1 for s in chain)
