@@ -43,6 +43,10 @@ from nodeapp._core.ops import OpType
 from nodeapp.errors import MalformedData
 
 _OPS_WITH_ENTRY = (OpType.STORE_RECORD, OpType.STORE_ENTRY)
+# read once: an enum member read through its class costs ~70 ns in Python 3.11, and these
+# are compared for every record received
+_PUBLIC = Visibility.PUBLIC
+_ENTRY_ACTIONS = (Create, Update)
 
 
 def app_validate(op_types: Sequence[OpType], signed: SignedAction, entry: bytes | None,
@@ -51,7 +55,7 @@ def app_validate(op_types: Sequence[OpType], signed: SignedAction, entry: bytes 
     the first answer that is not Valid stands."""
     try:
         action = signed.action
-        if isinstance(action, Create | Update):
+        if isinstance(action, _ENTRY_ACTIONS):
             return _validate_entry_action(op_types, signed, action, entry, zomes, ctx)
         for op_type in op_types:
             result = _dispatch(op_type, signed, zomes, ctx)
@@ -83,7 +87,7 @@ def _validate_entry_action(op_types: Sequence[OpType], signed: SignedAction,
         # author's node (which holds it) can check its content. A public entry's record is
         # held with its entry, whether or not the zome looks at it: a record that only
         # claims an entry hash must not pass for one whose bytes are held
-        with_entry = op_type in _OPS_WITH_ENTRY and (action.visibility == Visibility.PUBLIC
+        with_entry = op_type in _OPS_WITH_ENTRY and (action.visibility == _PUBLIC
                                                      or model is not None)
         if with_entry and model is None:
             return Unresolved((action.entry_hash,))
@@ -136,6 +140,8 @@ def _call(zome: IntegrityZome, op: Op, ctx: ValidateContext) -> ValidateResult:
         raise
     except Exception as exc:  # noqa: BLE001 - zome code is untrusted for its failure mode
         return Invalid(f"{zome.name}.validate raised {type(exc).__name__}: {exc}")
+    if type(result) is Valid:  # the usual answer: no need to build the name the others cite
+        return VALID
     return _checked(f"{zome.name}.validate", result)
 
 

@@ -136,6 +136,11 @@ def _ops_of(action: Action) -> tuple[tuple[OpType, ...], int]:
     return found
 
 
+def op_types_and_mask(action: Action) -> tuple[tuple[OpType, ...], int]:
+    """:func:`op_types_for` and :func:`op_mask_for` in one call."""
+    return _ops_of(action)
+
+
 def op_types_for(action: Action) -> tuple[OpType, ...]:
     """The op types an action yields, StoreRecord first."""
     return _ops_of(action)[0]

@@ -75,6 +75,7 @@ sqlite3.register_adapter(bytes, bytes)
 # kinds whose storing also writes a registration row / a link index row
 _REGISTERING, _LINKING = (Update, Delete), (CreateLink, DeleteLink)
 _BEGIN = {mode: f"BEGIN {mode}" for mode in ("IMMEDIATE", "DEFERRED", "EXCLUSIVE")}
+_VALID = Status.VALID  # read once: through its class, ~70 ns a time in Python 3.11
 
 
 class _Transaction:
@@ -439,7 +440,7 @@ class SqliteStore(StoreReports):
             if isinstance(action, _REGISTERING):
                 registrations.extend((basis_of(t, action, signed.hash), int(t), action_id)
                                      for t in record.op_types() if t in REGISTRATION_OPS)
-            elif record.status == Status.VALID and isinstance(action, _LINKING):
+            elif record.status == _VALID and isinstance(action, _LINKING):
                 linked.append((signed, action_id))
         db.executemany(
             "INSERT INTO action (id, hkey, hash, author_id, seq, prev, timestamp_us, kind, "
