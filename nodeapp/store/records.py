@@ -43,11 +43,12 @@ class ChainHead(NamedTuple):
 
 
 class WriteMarker(NamedTuple):
-    """What :meth:`SqliteStore.write_marker` returns: equal markers mean nothing was written in
-    between."""
+    """What :meth:`SqliteStore.write_marker` returns: equal markers from one store mean no row
+    was inserted, updated or deleted in between."""
 
+    connection: int  # which connection took it: the other two only compare within one
     data_version: int  # changes when another connection commits
-    own_changes: int  # rows this connection has changed since it opened
+    own_changes: int  # rows this connection has inserted, updated or deleted since it opened
 
 
 @dataclass(frozen=True)

@@ -269,9 +269,11 @@ class SqliteStore(StoreReports):
         """Store records received from peers (already validated to ``status``) in one
         transaction; actions already held are skipped. Returns how many were new.
 
-        ``not_held_at``: the caller found none of ``records`` held when :meth:`write_marker`
-        returned this. If nothing was written since, that is still true and is not asked
-        again (one index probe per record saved); otherwise each is looked up here."""
+        ``not_held_at``: the caller found none of ``records`` held when this store's
+        :meth:`write_marker` returned this. If no row was written since, that is still true and
+        is not asked again (one index probe per record saved); otherwise each is looked up
+        here. The hash column is not unique, so a caller that passes records it did not look
+        up (or a marker from another store) would store them twice."""
         with self._transaction():
             if not_held_at is not None and self.write_marker() == not_held_at:
                 fresh = list(records)
@@ -282,11 +284,12 @@ class SqliteStore(StoreReports):
         return len(fresh)
 
     def write_marker(self) -> WriteMarker:
-        """A value that changes whenever anything is written to the store, by this connection
-        (its count of rows changed) or by any other (SQLite's data_version). Read it before
-        reading what a later write depends on; an equal marker later means that read holds."""
+        """A value that changes whenever a row is inserted, updated or deleted in the store, by
+        this connection (its count of rows changed) or by any other (SQLite's data_version).
+        Read it before reading what a later write depends on; an equal marker from this store
+        later means that read still holds."""
         version = self._db.execute("PRAGMA data_version").fetchone()[0]
-        return WriteMarker(version, self._db.total_changes)
+        return WriteMarker(id(self._db), version, self._db.total_changes)
 
     def _lookup_many(self, hashes: Sequence[bytes], column: str = "id", *,
                      entries: bool = False) -> dict[bytes, int]:

@@ -30,7 +30,8 @@ from nodeapp._core.limits import CLOCK_DRIFT_MAX_US
 from nodeapp._core.ops import OpType, ops_for_action
 from nodeapp.conductor import Conductor, IngestReport
 from nodeapp.keystore import AgentKey, generate_agent_key
-from nodeapp.store import SqliteStore, Status
+from nodeapp.store import SqliteStore, StagedRecord, Status
+from nodeapp.store.records import WriteMarker
 
 NOTES = 5
 
@@ -300,39 +301,78 @@ def test_a_chain_with_a_private_entry_can_be_ingested(node: Conductor, chain_b: 
 # --- the held check that store_received may skip ------------------------------------------
 
 
+class CountingStore(SqliteStore):
+    """Counts the held look-ups made inside store_received."""
+
+    rechecks = 0
+    inside = False
+
+    def store_received(self, records: Sequence[StagedRecord],
+                       not_held_at: WriteMarker | None = None) -> int:
+        self.inside = True
+        try:
+            return super().store_received(records, not_held_at)
+        finally:
+            self.inside = False
+
+    def held_masks(self, hashes: Sequence[bytes]) -> dict[bytes, int]:
+        if self.inside:
+            self.rechecks += 1
+        return super().held_masks(hashes)
+
+
 def rows_of(store: SqliteStore, signed: SignedAction) -> int:
     return store._db.execute("SELECT count(*) FROM action WHERE hash = ?",
                              (signed.hash,)).fetchone()[0]
 
 
-def test_store_received_trusts_an_unchanged_marker(tmp_path: Path, key_b: AgentKey) -> None:
-    store = SqliteStore(tmp_path / "node.db")
-    chain = build_chain(key_b, 2, build_dna(stewards=[key_b]).hash)
-    marker = store.write_marker()
-    assert store.write_marker() == marker  # reading changes nothing
-    assert store.store_received([staged(s, chain.entry_of(s)) for s in chain],
-                                not_held_at=marker) == len(chain)
-    assert store.write_marker() != marker
+def chain_records(key: AgentKey) -> tuple[Chain, list[StagedRecord]]:
+    chain = build_chain(key, 2, build_dna(stewards=[key]).hash)
+    return chain, [staged(s, chain.entry_of(s)) for s in chain]
+
+
+def test_an_unchanged_marker_spares_the_look_up(tmp_path: Path, key_b: AgentKey) -> None:
+    chain, records = chain_records(key_b)
+    with CountingStore(tmp_path / "node.db") as store:
+        marker = store.write_marker()
+        assert store.write_marker() == marker  # reading changes nothing
+        assert store.store_received(records, not_held_at=marker) == len(chain)
+        assert store.rechecks == 0
+        assert store.write_marker() != marker
+        assert store.store_received(records) == 0  # without a marker: looked up, none new
+        assert store.rechecks == 1
 
 
 @pytest.mark.parametrize("writer", ["this connection", "another connection"])
 def test_a_write_after_the_marker_makes_store_received_look_again(
         tmp_path: Path, key_b: AgentKey, writer: str) -> None:
-    store = SqliteStore(tmp_path / "node.db")
-    other = store if writer == "this connection" else SqliteStore(tmp_path / "node.db")
-    chain = build_chain(key_b, 2, build_dna(stewards=[key_b]).hash)
-    records = [staged(s, chain.entry_of(s)) for s in chain]
-    marker = store.write_marker()  # the caller looked: none of these was held
-    assert other.store_received(records) == len(chain)  # ... then someone stored them
-    assert store.store_received(records, not_held_at=marker) == 0
-    assert all(rows_of(store, s) == 1 for s in chain)
+    chain, records = chain_records(key_b)
+    with CountingStore(tmp_path / "node.db") as store, SqliteStore(tmp_path / "node.db") as other:
+        marker = store.write_marker()  # the caller looked: none of these was held
+        (store if writer == "this connection" else other).store_received(records)  # then stored
+        assert store.store_received(records, not_held_at=marker) == 0
+        assert store.rechecks >= 1
+        assert all(rows_of(store, s) == 1 for s in chain)
+
+
+def test_a_marker_from_another_store_is_never_trusted(tmp_path: Path, key_b: AgentKey) -> None:
+    """Two connections' data_version and change counts do not compare: equal numbers from
+    another store prove nothing about this one."""
+    chain, records = chain_records(key_b)
+    with CountingStore(tmp_path / "a.db") as store, SqliteStore(tmp_path / "b.db") as other:
+        store.store_received(records)
+        foreign = other.write_marker()._replace(  # the same counts, taken on another store
+            data_version=store.write_marker().data_version,
+            own_changes=store.write_marker().own_changes)
+        assert store.store_received(records, not_held_at=foreign) == 0
+        assert all(rows_of(store, s) == 1 for s in chain)
 
 
 def test_ingest_stores_once_when_another_connection_stores_the_same_batch(
         tmp_path: Path, key_b: AgentKey) -> None:
     """The race the marker guards: between ingest's look-up of what is held and its write,
     another connection to the file (another thread of the node) stores the same records."""
-    other_path = tmp_path / "node.db"
+    path = tmp_path / "node.db"
     key = generate_agent_key()
     dna = build_dna(stewards=[key])
     chain = build_chain(key_b, NOTES, dna.hash)
@@ -344,13 +384,14 @@ def test_ingest_stores_once_when_another_connection_stores_the_same_batch(
             found = super().held_masks(hashes)
             if len(hashes) == len(chain) and not self.raced:  # ingest's look-up of the batch
                 self.raced = True
-                SqliteStore(other_path).store_received(
-                    [staged(s, chain.entry_of(s)) for s in chain])
+                with SqliteStore(path) as other:
+                    other.store_received([staged(s, chain.entry_of(s)) for s in chain])
             return found
 
-    node = Conductor(RacedStore(other_path), dna, key, clock_us=FakeClock())
+    node = Conductor(RacedStore(path), dna, key, clock_us=FakeClock())
     node.genesis()
     report = node.ingest(chain.items())
     assert not report.rejected and not report.unresolved
     assert report.stored == 0  # the other connection stored them first
     assert all(rows_of(node.store, s) == 1 for s in chain)
+    node.store.close()
