@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from nodeapp.build import stale_compiled_modules, stale_message
@@ -14,9 +15,21 @@ def main() -> None:
     if stale:
         print(f"error: {stale_message(stale)}", file=sys.stderr)
         sys.exit(1)
+    # While the modules load, Ctrl-C only notes itself and the command ends once loading is
+    # done. Raised there, a KeyboardInterrupt can land inside a library that reports it as its
+    # own error: pydantic building a validator turns it into a SchemaError (a traceback).
+    interrupted = False
+
+    def note_interrupt(_signum: int, _frame: object) -> None:
+        nonlocal interrupted
+        interrupted = True
+
+    previous = signal.signal(signal.SIGINT, note_interrupt)
     try:
         from nodeapp.cli import main as cli_main
-    except KeyboardInterrupt:
-        print("aborted", file=sys.stderr)
-        sys.exit(130)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if interrupted:
+            print("aborted", file=sys.stderr)
+            sys.exit(130)  # noqa: B012 - the user's Ctrl-C wins over whatever loading raised
     cli_main()
