@@ -239,13 +239,14 @@ class Update(Action):
 # read once: an enum member read through its class costs ~70 ns in Python 3.11, and this test
 # runs twice for every record stored
 _PRIVATE = Visibility.PRIVATE
-_ENTRY_ACTIONS = (Create, Update)
+# the kinds that write an entry, for isinstance (a tuple: faster than a union built per call)
+ENTRY_ACTIONS = (Create, Update)
 
 
 def writes_private_entry(action: Action) -> bool:
     """Whether ``action`` is a Create or Update of a private entry (which never leaves its
     author's node)."""
-    return isinstance(action, _ENTRY_ACTIONS) and action.visibility == _PRIVATE
+    return isinstance(action, ENTRY_ACTIONS) and action.visibility == _PRIVATE
 
 
 class Delete(Action):

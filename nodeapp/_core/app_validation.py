@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nodeapp._core.actions import (
+    ENTRY_ACTIONS,
     Create,
     CreateLink,
     Delete,
@@ -46,7 +47,6 @@ _OPS_WITH_ENTRY = (OpType.STORE_RECORD, OpType.STORE_ENTRY)
 # read once: an enum member read through its class costs ~70 ns in Python 3.11, and these
 # are compared for every record received
 _PUBLIC = Visibility.PUBLIC
-_ENTRY_ACTIONS = (Create, Update)
 
 
 def app_validate(op_types: Sequence[OpType], signed: SignedAction, entry: bytes | None,
@@ -55,7 +55,7 @@ def app_validate(op_types: Sequence[OpType], signed: SignedAction, entry: bytes 
     the first answer that is not Valid stands."""
     try:
         action = signed.action
-        if isinstance(action, _ENTRY_ACTIONS):
+        if isinstance(action, ENTRY_ACTIONS):
             return _validate_entry_action(op_types, signed, action, entry, zomes, ctx)
         for op_type in op_types:
             result = _dispatch(op_type, signed, zomes, ctx)

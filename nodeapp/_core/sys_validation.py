@@ -24,13 +24,12 @@ from nacl._sodium import ffi as _sodium_ffi
 from nacl._sodium import lib as _sodium_lib
 
 from nodeapp._core.actions import (
+    ENTRY_ACTIONS,
     SIGNATURE_BYTES,
     Action,
     ActionKind,
-    Create,
     CreateLink,
     SignedAction,
-    Update,
     Visibility,
 )
 from nodeapp._core.hashing import blake2b_256
@@ -62,7 +61,6 @@ _GENESIS_KINDS = frozenset(_GENESIS_KIND_AT.values())
 _DNA, _AVP = ActionKind.DNA, ActionKind.AGENT_VALIDATION_PKG
 _OPEN_CHAIN, _CLOSE_CHAIN = ActionKind.OPEN_CHAIN, ActionKind.CLOSE_CHAIN
 _PRIVATE = Visibility.PRIVATE
-_ENTRY_ACTIONS = (Create, Update)
 
 
 @dataclass(frozen=True)
@@ -151,7 +149,7 @@ def check_types(action: Action, dna: DnaTypes) -> None:
         proof = action.membrane_proof  # type: ignore[attr-defined]
         check_membrane_proof(proof, author=action.author, avp_timestamp_us=action.timestamp_us,
                              dna_hash=dna.dna_hash, stewards=dna.stewards)
-    elif isinstance(action, _ENTRY_ACTIONS):
+    elif isinstance(action, ENTRY_ACTIONS):
         zomes = dna.entry_visibility
         if action.zome_index >= len(zomes) or action.entry_type_index >= len(
             zomes[action.zome_index]
