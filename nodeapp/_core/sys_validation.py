@@ -31,6 +31,7 @@ from nodeapp._core.actions import (
     CreateLink,
     SignedAction,
     Visibility,
+    writes_private_entry,
 )
 from nodeapp._core.hashing import blake2b_256
 from nodeapp._core.limits import (
@@ -60,7 +61,6 @@ _GENESIS_KINDS = frozenset(_GENESIS_KIND_AT.values())
 # compare with are read once, here
 _DNA, _AVP = ActionKind.DNA, ActionKind.AGENT_VALIDATION_PKG
 _OPEN_CHAIN, _CLOSE_CHAIN = ActionKind.OPEN_CHAIN, ActionKind.CLOSE_CHAIN
-_PRIVATE = Visibility.PRIVATE
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ def check_entry(action: Action, entry: bytes | None, *, received: bool) -> None:
         return
     if entry is None:
         return  # an action may travel without its entry (e.g. RegisterAgentActivity)
-    if received and action.visibility == _PRIVATE:  # type: ignore[attr-defined]
+    if received and writes_private_entry(action):
         raise SysValidationError("private_entry", "a private entry must never leave its node")
     check_entry_size(len(entry))
     if blake2b_256(entry) != expected:

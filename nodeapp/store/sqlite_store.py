@@ -275,9 +275,8 @@ class SqliteStore(StoreReports):
         here. The hash column is not unique, so a caller that passes records it did not look
         up (or a marker from another store) would store them twice."""
         with self._transaction():
-            if not_held_at is not None and self.write_marker() == not_held_at:
-                fresh = list(records)
-            else:
+            fresh: Sequence[StagedRecord] = records
+            if not_held_at is None or self.write_marker() != not_held_at:
                 held = self.held_masks([r.signed.hash for r in records])
                 fresh = [r for r in records if r.signed.hash not in held]
             self._insert_records(fresh, authored=False)
