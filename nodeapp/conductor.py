@@ -48,6 +48,7 @@ from nodeapp.errors import (
     UnresolvedDependencies,
     ZomeCallError,
 )
+from nodeapp.gc_pause import collector_paused
 from nodeapp.keystore import AgentKey
 from nodeapp.network_view import NetworkReadsNeeded, NetworkView
 from nodeapp.store import ChainHead, SqliteStore, StagedRecord, Status
@@ -272,26 +273,31 @@ class Conductor:
         """
         report = IngestReport()
         decoded: list[tuple[SignedAction, bytes | None]] = []
-        for item in items:
-            try:
-                if not isinstance(item, _RECORD_TYPES) or len(item) != 3:
-                    raise MalformedData("a record is [action_bytes, signature, entry or null]")
-                action_bytes, signature, entry = item
-                if entry is not None and type(entry) is not bytes:
-                    raise MalformedData("an entry must be a byte string or null")
-                decoded.append((signed_action_from_parts(action_bytes, signature), entry))
-            except MalformedData as exc:
-                report.rejected.append((None, f"malformed: {exc}"))
-        return self.ingest_decoded(decoded, held_ops, all_or_nothing=all_or_nothing,
-                                   report=report)
+        with collector_paused():  # decoding allocates as much as judging (see gc_pause)
+            for item in items:
+                try:
+                    if not isinstance(item, _RECORD_TYPES) or len(item) != 3:
+                        raise MalformedData("a record is [action_bytes, signature, entry or null]")
+                    action_bytes, signature, entry = item
+                    if entry is not None and type(entry) is not bytes:
+                        raise MalformedData("an entry must be a byte string or null")
+                    decoded.append((signed_action_from_parts(action_bytes, signature), entry))
+                except MalformedData as exc:
+                    report.rejected.append((None, f"malformed: {exc}"))
+            return self._judge_and_store(decoded, held_ops, all_or_nothing, report)
 
     def ingest_decoded(self, decoded: list[tuple[SignedAction, bytes | None]],
                        held_ops: Callable[[SignedAction], tuple[OpType, ...]] | None = None,
-                       *, all_or_nothing: bool = False,
-                       report: IngestReport | None = None) -> IngestReport:
+                       *, all_or_nothing: bool = False) -> IngestReport:
         """:meth:`ingest` for records the caller has already decoded (and, being a network
         layer, filtered): decoding is not done twice on the receive path."""
-        report = report or IngestReport()
+        with collector_paused():  # a batch's objects die with it (see gc_pause)
+            return self._judge_and_store(decoded, held_ops, all_or_nothing, IngestReport())
+
+    def _judge_and_store(self, decoded: list[tuple[SignedAction, bytes | None]],
+                         held_ops: Callable[[SignedAction], tuple[OpType, ...]] | None,
+                         all_or_nothing: bool, report: IngestReport) -> IngestReport:
+        """Validate decoded records and store the valid ones (see :meth:`ingest`)."""
         batch = Scratch(None, 0)
         ctx = self._context(batch)
         now = self.clock_us()

@@ -3,6 +3,8 @@ it rejected (nodeapp.conductor + nodeapp.store)."""
 
 from __future__ import annotations
 
+import gc
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -394,4 +396,45 @@ def test_ingest_stores_once_when_another_connection_stores_the_same_batch(
     assert not report.rejected and not report.unresolved
     assert report.stored == 0  # the other connection stored them first
     assert all(rows_of(node.store, s) == 1 for s in chain)
+    node.store.close()
+
+
+# --- the collector pause (nodeapp.gc_pause) ------------------------------------------------
+
+
+class CollectorWatchingStore(SqliteStore):
+    """Notes whether the cyclic collector ran while a batch was stored; can fail on cue."""
+
+    collector_on_inside: list[bool]
+    fail = False
+
+    def store_received(self, records: Sequence[StagedRecord],
+                       not_held_at: WriteMarker | None = None) -> int:
+        self.collector_on_inside = [*getattr(self, "collector_on_inside", []), gc.isenabled()]
+        if self.fail:
+            raise sqlite3.OperationalError("disk I/O error")
+        return super().store_received(records, not_held_at)
+
+
+@pytest.mark.parametrize("decoded", [False, True], ids=["ingest", "ingest_decoded"])
+def test_a_batch_is_judged_with_the_collector_paused_and_it_resumes_after(
+        tmp_path: Path, decoded: bool) -> None:
+    key = generate_agent_key()
+    dna = build_dna(stewards=[key])
+    chain = build_chain(generate_agent_key(), NOTES, dna.hash)
+    node = Conductor(CollectorWatchingStore(tmp_path / "node.db"), dna, key,
+                     clock_us=FakeClock())
+    node.genesis()
+    assert gc.isenabled()
+    if decoded:
+        report = node.ingest_decoded([(s, chain.entry_of(s)) for s in chain])
+    else:
+        report = node.ingest(chain.items())
+    assert report.stored == len(chain)
+    assert node.store.collector_on_inside == [False]  # type: ignore[attr-defined]
+    assert gc.isenabled()
+    node.store.fail = True  # type: ignore[attr-defined]
+    with pytest.raises(sqlite3.OperationalError):
+        node.ingest(build_chain(generate_agent_key(), 1, dna.hash).items())
+    assert gc.isenabled()  # back on after a batch that failed
     node.store.close()
