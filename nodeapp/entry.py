@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
 
 from nodeapp.build import stale_compiled_modules, stale_message
 
@@ -15,6 +16,15 @@ def main() -> None:
     if stale:
         print(f"error: {stale_message(stale)}", file=sys.stderr)
         sys.exit(1)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # started with Ctrl-C ignored (nohup, a shell's background job): it stays ignored
+        from nodeapp.cli import main as cli_main
+    else:
+        cli_main = _load_cli_noting_interrupts()
+    cli_main()
+
+
+def _load_cli_noting_interrupts() -> Callable[[], None]:
     # While the modules load, Ctrl-C only notes itself and the command ends once loading is
     # done. Raised there, a KeyboardInterrupt can land inside a library that reports it as its
     # own error: pydantic building a validator turns it into a SchemaError (a traceback).
@@ -32,4 +42,4 @@ def main() -> None:
         if interrupted:
             print("aborted", file=sys.stderr)
             sys.exit(130)  # noqa: B012 - the user's Ctrl-C wins over whatever loading raised
-    cli_main()
+    return cli_main
