@@ -6,9 +6,10 @@ collector running, those that are still alive when a young-generation collection
 moved to the older generations, and enough of them set off a full collection, which walks
 every object the process holds (numba, pydantic, libp2p...). In the core benchmark that was
 ~1.5 us of every received record's ~25 us beyond its signature check, spent on objects that
-hold no reference cycles. So the collector pauses for the length of one batch: a batch is
-bounded (frames carry at most a few thousand records), and any cycle made meanwhile is
-collected by the next run after it.
+hold no reference cycles. So the collector pauses for the length of one batch. Every batch
+is bounded: a received frame carries at most 2,000 records (RECORDS_PER_FRAME_MAX), records
+released from parking at most 10,000 (64 MiB), and a zome call's fetched answers are
+bounded by its reads. Any cycle made meanwhile is collected by the next run after it.
 """
 
 from __future__ import annotations

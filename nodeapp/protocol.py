@@ -73,6 +73,7 @@ from nodeapp.anti_entropy import AntiEntropy, Session
 from nodeapp.conductor import Conductor, IngestReport
 from nodeapp.dependencies import Dependencies
 from nodeapp.errors import MalformedData, ValidationError
+from nodeapp.gc_pause import collector_paused
 from nodeapp.held_ops import HeldOps
 from nodeapp.parking import ParkingLot
 from nodeapp.protocol_common import Outgoing, ProtocolSettings, agent_label
@@ -429,13 +430,14 @@ class NodeProtocol(AntiEntropy, Warrants, Dependencies, Queries, Publishing):
 
     def _accept_batch(self, peer: bytes, records: list[Record], now_us: int,
                       receipts_to_author: bool) -> list[Outgoing]:
-        # neither an authority for its ops nor waiting for it: not ours to hold
-        found = self._members_records(peer, records, self._held_or_wanted)
-        if not found:
-            return []
-        report = self.conductor.ingest_decoded(
-            [(signed, record[2]) for signed, record in found.values()],
-            held_ops=self._held_or_wanted)
+        with collector_paused():  # decoding allocates as much as judging (see gc_pause)
+            # neither an authority for its ops nor waiting for it: not ours to hold
+            found = self._members_records(peer, records, self._held_or_wanted)
+            if not found:
+                return []
+            report = self.conductor.ingest_decoded(
+                [(signed, record[2]) for signed, record in found.values()],
+                held_ops=self._held_or_wanted)
         return self._after_ingest(report, {h: r for h, (_, r) in found.items()}, now_us,
                                   receipts_to_author, sender=peer)
 
@@ -445,7 +447,6 @@ class NodeProtocol(AntiEntropy, Warrants, Dependencies, Queries, Publishing):
         with all their ops but agent activity, or, for ``activity`` answers (actions without
         entries), as agent activity only. A record by a blocked agent or a stranger is
         dropped, like any other."""
-        found = self._members_records(self.agent, records, keep=lambda _signed: True)
 
         def fetched_ops(signed: SignedAction) -> tuple[OpType, ...]:
             kinds = op_types_for(signed.action)
@@ -456,8 +457,11 @@ class NodeProtocol(AntiEntropy, Warrants, Dependencies, Queries, Publishing):
                 mine.update(t for t in kinds if t != OpType.REGISTER_AGENT_ACTIVITY)
             return tuple(t for t in kinds if t in mine)
 
-        report = self.conductor.ingest_decoded(
-            [(signed, record[2]) for signed, record in found.values()], held_ops=fetched_ops)
+        with collector_paused():  # as in _accept_batch
+            found = self._members_records(self.agent, records, keep=lambda _signed: True)
+            report = self.conductor.ingest_decoded(
+                [(signed, record[2]) for signed, record in found.values()],
+                held_ops=fetched_ops)
         for action_hash in [*report.stored_hashes, *(h for h, _ in report.more_ops)]:
             signed, mask = report.held[action_hash]
             self._index(signed, mask)

@@ -3,9 +3,11 @@ missing dependencies, and the forwarding that lets activity authorities see fork
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 from random import Random
+from typing import Any
 
 import pytest
 
@@ -14,6 +16,7 @@ from nodeapp._core.hashing import blake2b_256, location_of
 from nodeapp._core.messages import Get, Hello, Publish, Refused, SyncOffer, decode_message
 from nodeapp.conductor import make_signer
 from nodeapp.errors import MalformedData
+from nodeapp.protocol import NodeProtocol
 from nodeapp.store import Status
 from sims.cluster import Cluster, _raw_note_bytes
 
@@ -224,3 +227,22 @@ def test_a_chain_rule_break_is_warranted_with_its_prev_as_proof(cluster: Cluster
         assert len(warrant.proof) == 2 and warrant.proof[1][0] == prev[0].action_bytes
         found = node.protocol.conductor.store.get_action(backdated.hash)
         assert found is None or found[1] != Status.VALID
+
+
+def test_published_records_are_decoded_and_judged_with_the_collector_paused(
+        cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The receive path pauses the cyclic collector for a batch's decoding and judging
+    (nodeapp/gc_pause.py), and it is running again once the batch is done."""
+    collector_on: list[bool] = []
+    decode = NodeProtocol._members_records
+
+    def watched(self: NodeProtocol, *args: Any, **kwargs: Any) -> Any:
+        collector_on.append(gc.isenabled())
+        return decode(self, *args, **kwargs)
+
+    monkeypatch.setattr(NodeProtocol, "_members_records", watched)
+    assert gc.isenabled()
+    cluster.nodes[1].commit_note("paused")
+    settle(cluster, 5)
+    assert collector_on and not any(collector_on)
+    assert gc.isenabled()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gc
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -403,38 +403,52 @@ def test_ingest_stores_once_when_another_connection_stores_the_same_batch(
 
 
 class CollectorWatchingStore(SqliteStore):
-    """Notes whether the cyclic collector ran while a batch was stored; can fail on cue."""
+    """Records whether the cyclic collector was enabled when a batch was stored; can fail
+    on cue."""
 
-    collector_on_inside: list[bool]
-    fail = False
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.collector_on_inside: list[bool] = []
+        self.fail = False
 
     def store_received(self, records: Sequence[StagedRecord],
                        not_held_at: WriteMarker | None = None) -> int:
-        self.collector_on_inside = [*getattr(self, "collector_on_inside", []), gc.isenabled()]
+        self.collector_on_inside.append(gc.isenabled())
         if self.fail:
             raise sqlite3.OperationalError("disk I/O error")
         return super().store_received(records, not_held_at)
 
 
+@pytest.fixture
+def collector_restored() -> Iterator[None]:
+    """A failed assertion must not leave the collector off for the tests after this one."""
+    was_on = gc.isenabled()
+    yield
+    (gc.enable if was_on else gc.disable)()
+
+
 @pytest.mark.parametrize("decoded", [False, True], ids=["ingest", "ingest_decoded"])
-def test_a_batch_is_judged_with_the_collector_paused_and_it_resumes_after(
-        tmp_path: Path, decoded: bool) -> None:
+def test_a_batch_is_stored_with_the_collector_paused_and_it_resumes_after(
+        tmp_path: Path, decoded: bool, collector_restored: None) -> None:
     key = generate_agent_key()
     dna = build_dna(stewards=[key])
-    chain = build_chain(generate_agent_key(), NOTES, dna.hash)
-    node = Conductor(CollectorWatchingStore(tmp_path / "node.db"), dna, key,
-                     clock_us=FakeClock())
+    store = CollectorWatchingStore(tmp_path / "node.db")
+    node = Conductor(store, dna, key, clock_us=FakeClock())
     node.genesis()
+
+    def receive(chain: Chain) -> IngestReport:
+        if decoded:
+            return node.ingest_decoded([(s, chain.entry_of(s)) for s in chain])
+        return node.ingest(chain.items())
+
+    gc.enable()
+    chain = build_chain(generate_agent_key(), NOTES, dna.hash)
+    assert receive(chain).stored == len(chain)
+    assert store.collector_on_inside == [False]
     assert gc.isenabled()
-    if decoded:
-        report = node.ingest_decoded([(s, chain.entry_of(s)) for s in chain])
-    else:
-        report = node.ingest(chain.items())
-    assert report.stored == len(chain)
-    assert node.store.collector_on_inside == [False]  # type: ignore[attr-defined]
-    assert gc.isenabled()
-    node.store.fail = True  # type: ignore[attr-defined]
+    store.fail = True
     with pytest.raises(sqlite3.OperationalError):
-        node.ingest(build_chain(generate_agent_key(), 1, dna.hash).items())
+        receive(build_chain(generate_agent_key(), 1, dna.hash))
+    assert store.collector_on_inside == [False, False]
     assert gc.isenabled()  # back on after a batch that failed
-    node.store.close()
+    store.close()
