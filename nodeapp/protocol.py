@@ -428,16 +428,19 @@ class NodeProtocol(AntiEntropy, Warrants, Dependencies, Queries, Publishing):
                 found[signed.hash] = (signed, record)
         return found
 
+    # paused for the whole batch (see gc_pause), decoding and receipts included, and resumed
+    # only once this returns: by then the batch's own objects are freed, so the collector
+    # never walks them
+    @collector_paused()
     def _accept_batch(self, peer: bytes, records: list[Record], now_us: int,
                       receipts_to_author: bool) -> list[Outgoing]:
-        with collector_paused():  # decoding allocates as much as judging (see gc_pause)
-            # neither an authority for its ops nor waiting for it: not ours to hold
-            found = self._members_records(peer, records, self._held_or_wanted)
-            if not found:
-                return []
-            report = self.conductor.ingest_decoded(
-                [(signed, record[2]) for signed, record in found.values()],
-                held_ops=self._held_or_wanted)
+        # neither an authority for its ops nor waiting for it: not ours to hold
+        found = self._members_records(peer, records, self._held_or_wanted)
+        if not found:
+            return []
+        report = self.conductor.ingest_decoded(
+            [(signed, record[2]) for signed, record in found.values()],
+            held_ops=self._held_or_wanted)
         return self._after_ingest(report, {h: r for h, (_, r) in found.items()}, now_us,
                                   receipts_to_author, sender=peer)
 
@@ -457,7 +460,7 @@ class NodeProtocol(AntiEntropy, Warrants, Dependencies, Queries, Publishing):
                 mine.update(t for t in kinds if t != OpType.REGISTER_AGENT_ACTIVITY)
             return tuple(t for t in kinds if t in mine)
 
-        with collector_paused():  # as in _accept_batch
+        with collector_paused():  # decoding allocates as much as judging (see gc_pause)
             found = self._members_records(self.agent, records, keep=lambda _signed: True)
             report = self.conductor.ingest_decoded(
                 [(signed, record[2]) for signed, record in found.values()],
