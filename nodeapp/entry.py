@@ -16,8 +16,10 @@ def main() -> None:
     if stale:
         print(f"error: {stale_message(stale)}", file=sys.stderr)
         sys.exit(1)
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        # started with Ctrl-C ignored (nohup, a shell's background job): it stays ignored
+    if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):
+        # started with Ctrl-C ignored (nohup, a shell's background job): loading leaves it so
+        # (`nodeapp run` then installs its own SIGINT/SIGTERM handler to stop cleanly); None:
+        # a handler set outside Python, which signal.signal could not put back
         from nodeapp.cli import main as cli_main
     else:
         cli_main = _load_cli_noting_interrupts()

@@ -303,11 +303,12 @@ def test_ctrl_c_is_aborted_not_a_traceback(tmp_path: Path, after_s: float) -> No
     """Loading the CLI's modules takes 0.5-1.5 s here: Ctrl-C at 0.2-0.7 s lands there (once
     inside pydantic building a validator, which turned it into a SchemaError traceback), at
     3 s in a command waiting for its passphrase. All end with "aborted" and 130."""
-    proc = _init_reading_stdin(tmp_path, sigint="default_int_handler")
-    time.sleep(after_s)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
+    # Python's own Ctrl-C handler, set explicitly: this test process may itself have been
+    # started with SIGINT ignored (a background job), and a child inherits that
+    code = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from nodeapp.entry import main; main()")
+    out, err, returncode = _init_interrupted(tmp_path, [sys.executable, "-c", code], after_s)
+    assert returncode == 130, err
     assert "Traceback" not in out + err
     assert err.strip().splitlines()[-1] == "aborted"
 
@@ -317,25 +318,31 @@ def test_ctrl_c_stays_ignored_when_the_command_started_ignoring_it(tmp_path: Pat
                                                                   after_s: float) -> None:
     """Started with SIGINT ignored (nohup, a shell's background job), the command keeps
     ignoring it, while its modules load and after."""
-    proc = _init_reading_stdin(tmp_path, sigint="SIG_IGN")
-    time.sleep(after_s)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate("a passphrase\n", timeout=60)
-    assert proc.returncode == 0, err
+    # ignored from exec on, as nohup leaves it (a shell can always set "ignore")
+    command = ["sh", "-c", 'trap "" INT; exec "$0" "$@"', sys.executable, "-c",
+               "from nodeapp.entry import main; main()"]
+    out, err, returncode = _init_interrupted(tmp_path, command, after_s, "a passphrase\n")
+    assert returncode == 0, err
     assert NodeHome(tmp_path / "site").keystore_path.exists()  # the command ran to its end
 
 
-def _init_reading_stdin(tmp_path: Path, sigint: str) -> subprocess.Popen[str]:
-    """``nodeapp init`` reading its passphrase from our pipe (so it waits for us), started
-    with SIGINT handled as ``signal.<sigint>`` says: set explicitly, since this test process
-    may itself have been started with SIGINT ignored, and a child inherits that."""
+def _init_interrupted(tmp_path: Path, command: list[str], after_s: float,
+                      passphrase: str | None = None) -> tuple[str, str, int]:
+    """Run ``command`` + ``init`` reading its passphrase from our pipe (so it waits for us),
+    send it SIGINT after ``after_s``, then give it ``passphrase`` (None: close the pipe)."""
     env = {k: v for k, v in os.environ.items() if k != "NODEAPP_PASSPHRASE"}
-    code = (f"import signal; signal.signal(signal.SIGINT, signal.{sigint}); "
-            "from nodeapp.entry import main; main()")
-    return subprocess.Popen(
-        [sys.executable, "-c", code, "init", "--home", str(tmp_path / "site"),
-         "--passphrase-file", "/dev/stdin"], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [*command, "init", "--home", str(tmp_path / "site"), "--passphrase-file", "/dev/stdin"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env)
+    try:
+        time.sleep(after_s)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(passphrase, timeout=60)
+    finally:
+        proc.kill()  # a no-op once it has ended; a hung one does not outlive the test
+        proc.wait()
+    return out, err, proc.returncode
 
 
 def test_oversized_limits_and_unusable_paths_are_one_line_errors(tmp_path: Path) -> None:
