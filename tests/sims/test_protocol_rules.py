@@ -231,18 +231,20 @@ def test_a_chain_rule_break_is_warranted_with_its_prev_as_proof(cluster: Cluster
 
 def test_published_records_are_decoded_and_judged_with_the_collector_paused(
         cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The receive path pauses the cyclic collector for a batch's decoding and judging
-    (nodeapp/gc_pause.py), and it is running again once the batch is done."""
-    collector_on: list[bool] = []
-    decode = NodeProtocol._members_records
+    """The receive path pauses the cyclic collector for a whole batch: decoding, judging and
+    the receipts after (nodeapp/gc_pause.py), and it is running again once the batch is done."""
+    collector_on: dict[str, list[bool]] = {"_members_records": [], "_after_ingest": []}
 
-    def watched(self: NodeProtocol, *args: Any, **kwargs: Any) -> Any:
-        collector_on.append(gc.isenabled())
-        return decode(self, *args, **kwargs)
+    def watching(method: Any, seen: list[bool]) -> Any:
+        def watched(self: NodeProtocol, *args: Any, **kwargs: Any) -> Any:
+            seen.append(gc.isenabled())
+            return method(self, *args, **kwargs)
+        return watched
 
-    monkeypatch.setattr(NodeProtocol, "_members_records", watched)
+    for name, seen in collector_on.items():
+        monkeypatch.setattr(NodeProtocol, name, watching(getattr(NodeProtocol, name), seen))
     assert gc.isenabled()
     cluster.nodes[1].commit_note("paused")
     settle(cluster, 5)
-    assert collector_on and not any(collector_on)
+    assert all(seen and not any(seen) for seen in collector_on.values()), collector_on
     assert gc.isenabled()
