@@ -429,8 +429,8 @@ class NodeProtocol(AntiEntropy, Warrants, Dependencies, Queries, Publishing):
         return found
 
     # paused for the whole batch (see gc_pause), decoding and receipts included, and resumed
-    # only once this returns: by then the batch's own objects are freed, so the collector
-    # never walks them
+    # only once this returns: by then most of the batch's objects are freed, and the collector
+    # walks only what the batch returns
     @collector_paused()
     def _accept_batch(self, peer: bytes, records: list[Record], now_us: int,
                       receipts_to_author: bool) -> list[Outgoing]:
